@@ -1,0 +1,37 @@
+# vela-agent: `make demo` shows it working, `make test` checks it.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/vela-agent/vela-agent/agent.Version=$(VERSION)
+BIN     := bin
+
+.PHONY: all build demo test test-short vet bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+# Runs the emulator and the agent on a temporary folder, drops generated
+# WAV files into it and shows them arriving in the emulator's S3 store.
+demo: build
+	$(BIN)/vela-demo -bin $(BIN)
+
+# Everything CI runs: vet (Linux and Windows), the race-enabled tests and a
+# short run of every fuzz target's seed corpus (part of go test).
+test: vet
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	GOOS=windows $(GO) vet ./...
+
+# Whole-process and Go benchmarks; results go to docs/benchmarks.md by hand.
+bench: build
+	$(BIN)/vela-bench -bin $(BIN)
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,294 @@
+// Package config loads and validates vela-agent's YAML configuration.
+//
+// Load reads the file, decodes it strictly (an unknown key is an error),
+// fills in defaults, resolves relative paths against the file's folder and
+// validates everything, returning all problems at once as Errors, each with
+// the file, line and column of the offending key. Load does not require
+// source folders or token files to exist: the agent reports those at run
+// time, when they can be fixed without a restart.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+	_ "time/tzdata" // time zones must load on Windows, which has no zoneinfo files
+)
+
+// Config is vela-agent's configuration. The yaml tags are the keys of the
+// file; comments give each key's default.
+type Config struct {
+	API API `yaml:"api"`
+	// StateDir holds the queue database. Default /var/lib/vela-agent, or
+	// %ProgramData%\vela-agent on Windows; absolute after Load.
+	StateDir string `yaml:"state_dir"`
+	// Retention is how long done and skipped jobs stay listed. Default 720h.
+	Retention Duration `yaml:"retention"`
+	// Sources are the folders to upload from; there is at least one.
+	Sources  []Source `yaml:"sources"`
+	Metadata Metadata `yaml:"metadata"`
+	Upload   Upload   `yaml:"upload"`
+	Status   Status   `yaml:"status"`
+	Log      Log      `yaml:"log"`
+
+	// File is the absolute path the configuration was loaded from.
+	File string `yaml:"-"`
+	// Warnings are problems that do not stop the agent, such as a file
+	// holding a secret that other users can read.
+	Warnings []string `yaml:"-"`
+
+	loc    *time.Location // Metadata.Timezone, loaded
+	inline []string       // the keys of secrets written in the file itself
+}
+
+// API configures the Vela API client.
+type API struct {
+	// BaseURL is the API's root. Default https://api.botlhale.tech; http
+	// is allowed only for a loopback host. Load removes a trailing slash.
+	BaseURL string `yaml:"base_url"`
+	// OrgID is the organisation's ID. Required.
+	OrgID string `yaml:"org_id"`
+
+	// Exactly one credential is set: Token, TokenFile, RefreshToken or
+	// RefreshTokenFile. Use Credentials to read it. ${NAME} in any of them
+	// is replaced by the environment variable NAME at load time, and the
+	// file paths are absolute after Load.
+	Token            Secret `yaml:"token"`
+	TokenFile        string `yaml:"token_file"`
+	RefreshToken     Secret `yaml:"refresh_token"`
+	RefreshTokenFile string `yaml:"refresh_token_file"` // written by `vela-agent login`; need not exist at load time
+
+	// ValidateMetadata asks Vela to refuse bad metadata instead of
+	// silently dropping it.
+	ValidateMetadata bool `yaml:"validate_metadata"`
+	// PresignEncoding is how the presign request is sent: "json"
+	// (default) or "form".
+	PresignEncoding string `yaml:"presign_encoding"`
+	// Timeout bounds each API request. Default 30s.
+	Timeout Duration `yaml:"timeout"`
+	// AllocationRecheck is how often to ask about the organisation while
+	// calls are paused because its allocation is used up. Default 15m.
+	AllocationRecheck Duration `yaml:"allocation_recheck"`
+	Paths             Paths    `yaml:"paths"`
+}
+
+// Paths are the API's endpoints, relative to BaseURL. The defaults follow
+// the vendor's newer reference.
+type Paths struct {
+	Presign      string `yaml:"presign"`      // default /asr/async/upload/vela
+	Chats        string `yaml:"chats"`        // default /chats/upload/vela
+	Organisation string `yaml:"organisation"` // default /organisations/vela/{OrgID}
+	Login        string `yaml:"login"`        // default /auth/login
+	Generate     string `yaml:"generate"`     // default /auth/generate
+}
+
+// Source is a folder watched for recordings.
+type Source struct {
+	// Name identifies the source in the queue and in logs: unique,
+	// letters, digits, '.', '_' and '-'. Required.
+	Name string `yaml:"name"`
+	// Type is "local" (default). FTP sources are not available yet.
+	Type string `yaml:"type"`
+	// Path is the folder; absolute after Load. Required. It need not exist
+	// at load time.
+	Path string `yaml:"path"`
+	// Recursive says whether to watch subfolders too. Use Recurse.
+	Recursive *bool `yaml:"recursive"`
+	// Include lists filepath.Match patterns of files to upload. Default
+	// *.wav, *.mp3, *.m4a and *.flac.
+	Include []string `yaml:"include"`
+	// Exclude lists filepath.Match patterns of files to leave alone.
+	Exclude []string `yaml:"exclude"`
+	// Settle is how long a file must stay unchanged before it is queued.
+	// Default 10s.
+	Settle Duration `yaml:"settle"`
+	// RescanInterval is how often the whole folder is scanned, events or
+	// not. Default 5m; never shorter than Settle.
+	RescanInterval Duration `yaml:"rescan_interval"`
+	// Poll turns file system events off and relies on rescans alone, for
+	// network shares that deliver no events.
+	Poll bool `yaml:"poll"`
+	// AfterUpload is "keep" (default), "delete" or "move:DIR". After Load
+	// DIR is absolute and outside every source's path; see MoveDir.
+	AfterUpload string `yaml:"after_upload"`
+}
+
+// Recurse reports whether subfolders are watched (the default).
+func (s Source) Recurse() bool { return s.Recursive == nil || *s.Recursive }
+
+// MoveDir returns the folder uploaded files are moved to, or "" when
+// AfterUpload is not "move:DIR".
+func (s Source) MoveDir() string {
+	dir, _ := strings.CutPrefix(s.AfterUpload, "move:")
+	if dir == s.AfterUpload {
+		return ""
+	}
+	return dir
+}
+
+// Metadata configures the call metadata sent to Vela.
+type Metadata struct {
+	// Timezone is the IANA name of the zone of the sources' clocks.
+	// Default Africa/Johannesburg. See Config.Location.
+	Timezone string `yaml:"timezone"`
+	// Defaults is metadata sent for calls whose source gives none. Keys:
+	// email, agent (an alias of email), agent_name, team, department,
+	// direction (inbound or outbound), tags, contact, notifyEmail and
+	// interaction_id. Values are strings as written (contact "0821234567"
+	// keeps its 0), except tags, which is a []string.
+	Defaults map[string]any `yaml:"defaults"`
+}
+
+// Upload configures uploading to S3.
+type Upload struct {
+	// Concurrency is how many files upload at once: 1 to 64, default 4.
+	Concurrency int `yaml:"concurrency"`
+	// BandwidthLimit caps bytes per second across all uploads; 0 (the
+	// default) is no limit. Schedule overrides it.
+	BandwidthLimit ByteSize `yaml:"bandwidth_limit"`
+	// Schedule lists weekly windows, in Metadata.Timezone, with their own
+	// limits. Windows do not overlap.
+	Schedule []Window `yaml:"schedule"`
+	// MaxFileSize is the largest file uploaded; bigger ones are skipped.
+	// Default 1GB, at most 5GB (the limit of an S3 presigned POST).
+	MaxFileSize ByteSize `yaml:"max_file_size"`
+	// StallTimeout aborts an upload that sends nothing for this long.
+	// Default 2m.
+	StallTimeout Duration `yaml:"stall_timeout"`
+	// RetryMin is the first wait after a failure. Default 5s.
+	RetryMin Duration `yaml:"retry_min"`
+	// RetryMax caps the wait between retries. Default 10m.
+	RetryMax Duration `yaml:"retry_max"`
+}
+
+// Status configures the local status page.
+type Status struct {
+	// Listen is the loopback address of the status page. Default
+	// 127.0.0.1:7844; "" or "off" turns it off, and Load stores "off" as "".
+	Listen string `yaml:"listen"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn or error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+// SlogLevel returns Level as a slog.Level; info when it is not valid.
+func (l Log) SlogLevel() slog.Level {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(l.Level)); err != nil {
+		return slog.LevelInfo
+	}
+	return lv
+}
+
+// Location returns the time zone of Metadata.Timezone, Africa/Johannesburg
+// when it is empty, or UTC when it does not load (which Load prevents).
+func (c *Config) Location() *time.Location {
+	if c.loc != nil {
+		return c.loc
+	}
+	name := c.Metadata.Timezone
+	if name == "" {
+		name = defaultTimezone
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// Load reads the configuration file at path; see Parse. Its error is Errors
+// when the file has problems, and a wrapped *fs.PathError when it cannot be
+// read. Warnings include secrets that other users can read and credential
+// files that do not exist yet.
+func Load(path string) (*Config, error) {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	c, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	c.Warnings = append(c.Warnings, fileWarnings(c)...)
+	return c, nil
+}
+
+// Parse is Load from bytes: it decodes data strictly, fills in defaults,
+// makes paths absolute relative to path's folder and validates. path is also
+// used in messages; "" resolves paths against the working directory. The
+// error is Errors, all problems sorted by line.
+func Parse(path string, data []byte) (*Config, error) {
+	file, dir := "", "."
+	if path != "" {
+		file = path
+		if abs, err := filepath.Abs(path); err == nil {
+			file = abs
+		}
+		dir = filepath.Dir(file)
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	d := newDecoder(file)
+	root := d.document(data)
+	if root == nil {
+		return nil, d.errs
+	}
+	c := defaults()
+	c.File = file
+	d.decode("", root, reflect.ValueOf(c).Elem())
+	d.validate(c, dir)
+	if len(d.errs) > 0 {
+		slices.SortStableFunc(d.errs, func(a, b *Error) int {
+			if a.Line != b.Line {
+				return a.Line - b.Line
+			}
+			return a.Column - b.Column
+		})
+		return nil, d.errs
+	}
+	return c, nil
+}
+
+// fileWarnings checks the files the configuration names, which Parse does
+// not touch.
+func fileWarnings(c *Config) []string {
+	var warns []string
+	check := func(path, holds, missing string) {
+		info, err := os.Stat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && missing != "":
+			warns = append(warns, missing)
+		case err != nil:
+			warns = append(warns, err.Error())
+		case runtime.GOOS != "windows" && info.Mode().Perm()&0o044 != 0:
+			warns = append(warns, fmt.Sprintf("%s holds %s but other users can read it (mode %04o): run chmod 600 %s",
+				path, holds, info.Mode().Perm(), path))
+		}
+	}
+	for _, key := range c.inline {
+		check(c.File, key, "")
+	}
+	if p := c.API.TokenFile; p != "" {
+		check(p, "the API token", "api.token_file: "+p+" does not exist")
+	}
+	if p := c.API.RefreshTokenFile; p != "" {
+		check(p, "the API refresh token", "api.refresh_token_file: "+p+" does not exist yet: run `vela-agent login`")
+	}
+	return warns
+}

@@ -1,0 +1,506 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	defaultBaseURL  = "https://api.botlhale.tech"
+	defaultTimezone = "Africa/Johannesburg"
+	defaultListen   = "127.0.0.1:7844"
+
+	// maxUploadSize is the largest object an S3 presigned POST accepts.
+	maxUploadSize = 5 * ByteSize(1e9)
+	maxWorkers    = 64
+)
+
+// defaults returns the configuration of an empty file; decoding overwrites
+// what the file sets.
+func defaults() *Config {
+	return &Config{
+		API: API{
+			BaseURL:           defaultBaseURL,
+			PresignEncoding:   "json",
+			Timeout:           Duration(30 * time.Second),
+			AllocationRecheck: Duration(15 * time.Minute),
+			Paths: Paths{
+				Presign:      "/asr/async/upload/vela",
+				Chats:        "/chats/upload/vela",
+				Organisation: "/organisations/vela/{OrgID}",
+				Login:        "/auth/login",
+				Generate:     "/auth/generate",
+			},
+		},
+		StateDir:  defaultStateDir(),
+		Retention: Duration(720 * time.Hour),
+		Metadata:  Metadata{Timezone: defaultTimezone},
+		Upload: Upload{
+			Concurrency:  4,
+			MaxFileSize:  ByteSize(1e9),
+			StallTimeout: Duration(2 * time.Minute),
+			RetryMin:     Duration(5 * time.Second),
+			RetryMax:     Duration(10 * time.Minute),
+		},
+		Status: Status{Listen: defaultListen},
+		Log:    Log{Level: "info", Format: "text"},
+	}
+}
+
+func (s *Source) setDefaults() {
+	recurse := true
+	*s = Source{
+		Type:           "local",
+		Recursive:      &recurse,
+		Include:        []string{"*.wav", "*.mp3", "*.m4a", "*.flac"},
+		Settle:         Duration(10 * time.Second),
+		RescanInterval: Duration(5 * time.Minute),
+		AfterUpload:    "keep",
+	}
+}
+
+func defaultStateDir() string {
+	if runtime.GOOS == "windows" {
+		dir := os.Getenv("ProgramData")
+		if dir == "" {
+			dir = `C:\ProgramData`
+		}
+		return filepath.Join(dir, "vela-agent")
+	}
+	return "/var/lib/vela-agent"
+}
+
+// validate checks c after decoding, normalises values (lower-case names,
+// absolute paths, expanded ${NAME}s) and records every problem.
+func (d *decoder) validate(c *Config, dir string) {
+	c.inline = d.validateAPI(&c.API, dir)
+	if c.StateDir == "" {
+		d.errorf("state_dir", "must not be empty")
+	} else {
+		c.StateDir = absPath(dir, c.StateDir)
+	}
+	d.validateSources(c.Sources, dir)
+	c.loc = d.validateMetadata(&c.Metadata)
+	d.validateUpload(&c.Upload)
+	d.validateStatus(&c.Status)
+	d.validateLog(&c.Log)
+}
+
+// validateAPI checks a and returns the keys of the secrets written in the
+// file itself rather than taken from the environment.
+func (d *decoder) validateAPI(a *API, dir string) (inline []string) {
+	u, err := url.Parse(a.BaseURL)
+	switch {
+	case a.BaseURL == "":
+		d.errorf("api.base_url", "must not be empty")
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		d.errorf("api.base_url", "is not a URL such as %s", defaultBaseURL)
+	case u.User != nil:
+		d.errorf("api.base_url", "must not hold a user name or password")
+	case u.RawQuery != "" || u.Fragment != "":
+		d.errorf("api.base_url", "must not have a query (?) or a fragment (#)")
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		d.errorf("api.base_url", "must use https (http is allowed only for localhost, 127.0.0.1 and ::1)")
+	default:
+		a.BaseURL = strings.TrimRight(a.BaseURL, "/")
+	}
+
+	a.OrgID = strings.TrimSpace(a.OrgID)
+	switch {
+	case a.OrgID == "":
+		d.errorf("api.org_id", "required")
+	case strings.ContainsAny(a.OrgID, " \t\r\n/?#%"):
+		d.errorf("api.org_id", "must not contain spaces or the characters / ? # %%")
+	}
+
+	creds := []struct {
+		key    string
+		value  *string
+		secret bool
+	}{
+		{"api.token", (*string)(&a.Token), true},
+		{"api.token_file", &a.TokenFile, false},
+		{"api.refresh_token", (*string)(&a.RefreshToken), true},
+		{"api.refresh_token_file", &a.RefreshTokenFile, false},
+	}
+	var set []string
+	for _, cr := range creds {
+		raw := *cr.value
+		if raw == "" {
+			continue
+		}
+		set = append(set, cr.key)
+		v, err := expandEnv(raw)
+		if err != nil {
+			d.errorf(cr.key, "%s", err)
+			continue
+		}
+		if cr.secret && !strings.Contains(raw, "${") {
+			inline = append(inline, cr.key)
+		}
+		if !cr.secret {
+			v = absPath(dir, v)
+		}
+		*cr.value = v
+	}
+	switch {
+	case len(set) == 0:
+		d.errorf("api", "no credential configured: set refresh_token_file (and run `vela-agent login`), refresh_token, token_file or token")
+	case len(set) > 1:
+		slices.SortStableFunc(set, func(a, b string) int { return d.pos[a].Line - d.pos[b].Line })
+		for _, key := range set[1:] {
+			d.errorf(key, "only one credential may be set, but %s is set too", set[0])
+		}
+	}
+
+	switch a.PresignEncoding = strings.ToLower(a.PresignEncoding); a.PresignEncoding {
+	case "json", "form":
+	default:
+		d.errorf("api.presign_encoding", "must be json or form")
+	}
+	d.positive("api.timeout", a.Timeout)
+	d.positive("api.allocation_recheck", a.AllocationRecheck)
+	for _, p := range []struct{ key, value string }{
+		{"presign", a.Paths.Presign},
+		{"chats", a.Paths.Chats},
+		{"organisation", a.Paths.Organisation},
+		{"login", a.Paths.Login},
+		{"generate", a.Paths.Generate},
+	} {
+		if !strings.HasPrefix(p.value, "/") {
+			d.errorf("api.paths."+p.key, `must start with "/"`)
+		}
+	}
+	return inline
+}
+
+func (d *decoder) validateSources(srcs []Source, dir string) {
+	if len(srcs) == 0 {
+		d.errorf("sources", "at least one source is required")
+		return
+	}
+	names := map[string]int{}
+	for i := range srcs {
+		s := &srcs[i]
+		key := func(k string) string { return fmt.Sprintf("sources[%d].%s", i, k) }
+
+		switch j, dup := names[s.Name]; {
+		case s.Name == "":
+			d.errorf(key("name"), "required")
+		case strings.Trim(s.Name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != "":
+			d.errorf(key("name"), "%q may hold only letters, digits, '.', '_' and '-'", s.Name)
+		case dup:
+			d.errorf(key("name"), "%q is also the name of sources[%d]", s.Name, j)
+		default:
+			names[s.Name] = i
+		}
+
+		switch s.Type = strings.ToLower(s.Type); s.Type {
+		case "local", "":
+			s.Type = "local"
+		case "ftp":
+			d.errorf(key("type"), "ftp sources are not available in this version")
+		default:
+			d.errorf(key("type"), "%q is not a source type (use local)", s.Type)
+		}
+
+		if s.Path == "" {
+			d.errorf(key("path"), "required")
+		} else {
+			s.Path = absPath(dir, s.Path)
+		}
+
+		switch {
+		case s.RescanInterval <= 0:
+			d.errorf(key("rescan_interval"), "must be more than 0")
+		case s.RescanInterval < s.Settle:
+			k := key("rescan_interval")
+			if !d.has(k) {
+				k = key("settle")
+			}
+			d.errorf(k, "rescan_interval (%s) must not be shorter than settle (%s)", s.RescanInterval, s.Settle)
+		}
+
+		d.patterns(key("include"), s.Include)
+		d.patterns(key("exclude"), s.Exclude)
+
+		after := strings.TrimSpace(s.AfterUpload)
+		switch prefix, moveTo, isMove := strings.Cut(after, ":"); {
+		case strings.EqualFold(after, "keep"), strings.EqualFold(after, "delete"):
+			s.AfterUpload = strings.ToLower(after)
+		case isMove && strings.EqualFold(prefix, "move") && strings.TrimSpace(moveTo) != "":
+			s.AfterUpload = "move:" + absPath(dir, strings.TrimSpace(moveTo))
+		case isMove && strings.EqualFold(prefix, "move"):
+			d.errorf(key("after_upload"), "move: needs a folder, such as move:/srv/recordings-uploaded")
+		default:
+			d.errorf(key("after_upload"), "%q is not keep, delete or move:<folder>", s.AfterUpload)
+		}
+	}
+
+	// Paths are absolute now: look for sources that share files, and for
+	// moves that would put uploaded files back in front of a watcher.
+	for j := range srcs {
+		for i := range j {
+			a, b := srcs[i], srcs[j]
+			if a.Path == "" || b.Path == "" {
+				continue
+			}
+			key := fmt.Sprintf("sources[%d].path", j)
+			switch {
+			case within(a.Path, b.Path) && within(b.Path, a.Path):
+				d.errorf(key, "is the same folder as the path of sources[%d] (%s)", i, a.Name)
+			case within(a.Path, b.Path):
+				d.errorf(key, "is inside the path of sources[%d] (%s); a file must belong to one source", i, a.Name)
+			case within(b.Path, a.Path):
+				d.errorf(key, "contains the path of sources[%d] (%s); a file must belong to one source", i, a.Name)
+			}
+		}
+	}
+	for j, s := range srcs {
+		dst := s.MoveDir()
+		if dst == "" {
+			continue
+		}
+		for i, other := range srcs {
+			if other.Path == "" || !within(other.Path, dst) {
+				continue
+			}
+			key := fmt.Sprintf("sources[%d].after_upload", j)
+			if i == j {
+				d.errorf(key, "the folder is inside this source's path, so moved files would be found again; choose a folder outside %s", s.Path)
+			} else {
+				d.errorf(key, "the folder is inside the path of sources[%d] (%s), so moved files would be uploaded again", i, other.Name)
+			}
+		}
+	}
+}
+
+// patterns checks a list of filepath.Match patterns.
+func (d *decoder) patterns(key string, list []string) {
+	for i, p := range list {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		if p == "" {
+			d.errorf(k, "empty pattern")
+		} else if _, err := filepath.Match(p, ""); err != nil {
+			d.errorf(k, "%q is not a valid pattern (such as *.wav; see filepath.Match)", p)
+		}
+	}
+}
+
+// metadataKeys are the call metadata a configuration may default.
+var metadataKeys = []string{
+	"email", "agent", "agent_name", "team", "department", "direction",
+	"tags", "contact", "notifyEmail", "interaction_id",
+}
+
+// validateMetadata checks m and returns its time zone.
+func (d *decoder) validateMetadata(m *Metadata) *time.Location {
+	var loc *time.Location
+	if m.Timezone == "" {
+		d.errorf("metadata.timezone", "must not be empty")
+	} else if l, err := time.LoadLocation(m.Timezone); err != nil {
+		d.errorf("metadata.timezone", "%q is not a known time zone (use an IANA name such as %s)", m.Timezone, defaultTimezone)
+	} else {
+		loc = l
+	}
+
+	keys := make([]string, 0, len(m.Defaults))
+	for k := range m.Defaults {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		path := "metadata.defaults." + k
+		v := m.Defaults[k]
+		if !slices.Contains(metadataKeys, k) {
+			d.errorf(path, "unknown key%s", suggest(k, metadataKeys))
+			continue
+		}
+		list, isList := v.([]string)
+		if k == "tags" {
+			if !isList {
+				d.errorf(path, "must be a list of strings, such as [sales, priority] (Vela ignores a plain string)")
+			}
+			for i, tag := range list {
+				if tag == "" {
+					d.errorf(fmt.Sprintf("%s[%d]", path, i), "empty tag")
+				}
+			}
+			continue
+		}
+		s, _ := v.(string)
+		switch {
+		case isList:
+			d.errorf(path, "must be a single value, not a list")
+		case s == "":
+			d.errorf(path, "must not be empty")
+		case k == "direction":
+			if s = strings.ToLower(s); s != "inbound" && s != "outbound" {
+				d.errorf(path, "%q is not inbound or outbound", v)
+			}
+			m.Defaults[k] = s
+		case k == "email", k == "agent", k == "notifyEmail":
+			if a, err := mail.ParseAddress(s); err != nil || a.Address != s {
+				d.errorf(path, "%q is not an e-mail address", s)
+			}
+		}
+	}
+	if _, ok := m.Defaults["email"]; ok && m.Defaults["agent"] != nil {
+		d.errorf("metadata.defaults.agent", "agent is another name for email: set only one")
+	}
+	return loc
+}
+
+func (d *decoder) validateUpload(u *Upload) {
+	if u.Concurrency < 1 || u.Concurrency > maxWorkers {
+		d.errorf("upload.concurrency", "must be between 1 and %d", maxWorkers)
+	}
+	switch {
+	case u.MaxFileSize <= 0:
+		d.errorf("upload.max_file_size", "must be more than 0")
+	case u.MaxFileSize > maxUploadSize:
+		d.errorf("upload.max_file_size", "must be at most %s, the limit of an S3 presigned POST", maxUploadSize)
+	}
+	d.positive("upload.stall_timeout", u.StallTimeout)
+	d.positive("upload.retry_min", u.RetryMin)
+	if u.RetryMax < u.RetryMin {
+		key := "upload.retry_max"
+		if !d.has(key) {
+			key = "upload.retry_min"
+		}
+		d.errorf(key, "retry_max (%s) must not be shorter than retry_min (%s)", u.RetryMax, u.RetryMin)
+	}
+
+	type span struct {
+		days     []time.Weekday
+		from, to time.Duration
+	}
+	spans := make([]*span, len(u.Schedule))
+	for i, w := range u.Schedule {
+		key := func(k string) string { return fmt.Sprintf("upload.schedule[%d].%s", i, k) }
+		ok := true
+		if len(w.Days) == 0 {
+			d.errorf(key("days"), "required: list the days, such as [mon-fri] or [sat, sun]")
+			ok = false
+		}
+		for j, day := range w.Days {
+			if _, err := parseDays(day); err != nil {
+				d.errorf(fmt.Sprintf("%s[%d]", key("days"), j), "%s", err)
+				ok = false
+			}
+		}
+		from, err := parseClock(w.From, "00:00")
+		if err != nil || from >= 24*time.Hour {
+			d.errorf(key("from"), "%q is not a time of day (use HH:MM, such as 08:00)", w.From)
+			ok = false
+		}
+		to, err := parseClock(w.To, "24:00")
+		if err != nil {
+			d.errorf(key("to"), "%s", err)
+			ok = false
+		}
+		if ok && to <= from {
+			d.errorf(key("to"), "%s must be after from (%s); a window cannot pass midnight, so write two", w.To, w.From)
+			ok = false
+		}
+		if ok {
+			spans[i] = &span{w.Weekdays(), from, to}
+		}
+	}
+	for j, b := range spans {
+		for i, a := range spans[:j] {
+			if a == nil || b == nil || a.from >= b.to || b.from >= a.to {
+				continue
+			}
+			for _, day := range a.days {
+				if slices.Contains(b.days, day) {
+					d.errorf(fmt.Sprintf("upload.schedule[%d]", j), "overlaps upload.schedule[%d] on %s", i, weekdays[day])
+					break
+				}
+			}
+		}
+	}
+}
+
+func (d *decoder) validateStatus(s *Status) {
+	listen := strings.TrimSpace(s.Listen)
+	if listen == "" || strings.EqualFold(listen, "off") {
+		s.Listen = ""
+		return
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		d.errorf("status.listen", "%q is not host:port, such as %s (or off)", listen, defaultListen)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || !isDigits(port) {
+		d.errorf("status.listen", "%q has no valid port number", listen)
+		return
+	}
+	if !isLoopback(host) {
+		d.errorf("status.listen", "%q is not a loopback address: the status page has no authentication, so it listens only on localhost, 127.0.0.1 or ::1", listen)
+		return
+	}
+	s.Listen = listen
+}
+
+func (d *decoder) validateLog(l *Log) {
+	switch l.Level = strings.ToLower(l.Level); l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		d.errorf("log.level", "%q is not debug, info, warn or error", l.Level)
+	}
+	switch l.Format = strings.ToLower(l.Format); l.Format {
+	case "text", "json":
+	default:
+		d.errorf("log.format", "%q is not text or json", l.Format)
+	}
+}
+
+func (d *decoder) positive(key string, v Duration) {
+	if v <= 0 {
+		d.errorf(key, "must be more than 0")
+	}
+}
+
+// isLoopback reports whether host is localhost or a loopback IP address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// absPath makes p absolute, relative to dir. On Windows a path with a drive
+// but no root, or a root but no drive, is resolved as Windows does.
+func absPath(dir, p string) string {
+	if p == "" {
+		return ""
+	}
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	if filepath.VolumeName(p) != "" || os.IsPathSeparator(p[0]) {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	return filepath.Join(dir, p)
+}
+
+// within reports whether path is parent or inside it.
+func within(parent, path string) bool {
+	rel, err := filepath.Rel(parent, path)
+	return err == nil && !filepath.IsAbs(rel) && rel != ".." &&
+		!strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}

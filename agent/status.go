@@ -1,0 +1,210 @@
+package agent
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vela-agent/vela-agent/store"
+)
+
+// Status is what the agent reports about itself: served as JSON on
+// /status and printed by `vela-agent status`.
+type Status struct {
+	Version       string         `json:"version"`
+	Started       time.Time      `json:"started"`
+	StateFile     string         `json:"state_file"`
+	Counts        map[string]int `json:"counts"`
+	Paused        []store.Gate   `json:"paused,omitempty"`
+	Sources       []SourceStatus `json:"sources,omitempty"`
+	Active        []Transfer     `json:"active,omitempty"`
+	Recent        []Event        `json:"recent_errors,omitempty"`
+	Parked        []JobSummary   `json:"parked,omitempty"`
+	Uploaded      int64          `json:"uploaded_files"`
+	UploadedBytes int64          `json:"uploaded_bytes"`
+}
+
+// SourceStatus describes one source.
+type SourceStatus struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	Mode   string `json:"mode"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Transfer is an upload in progress.
+type Transfer struct {
+	Job   uint64    `json:"job"`
+	File  string    `json:"file"`
+	Size  int64     `json:"size"`
+	Sent  int64     `json:"sent"`
+	Since time.Time `json:"since"`
+}
+
+// JobSummary is one job as status lists it.
+type JobSummary struct {
+	ID      uint64    `json:"id"`
+	Source  string    `json:"source"`
+	Path    string    `json:"path"`
+	State   string    `json:"state"`
+	Reason  string    `json:"reason,omitempty"`
+	Updated time.Time `json:"updated"`
+}
+
+// maxParked is how many parked jobs the status lists.
+const maxParked = 20
+
+// Event is a recent problem, newest first.
+type Event struct {
+	Time  time.Time `json:"time"`
+	Job   uint64    `json:"job"`
+	File  string    `json:"file"`
+	Error string    `json:"error"`
+}
+
+// maxEvents is how many recent problems the status keeps.
+const maxEvents = 20
+
+// tracker keeps the in-memory part of the status: uploads in flight and
+// recent problems. Everything else comes from the store.
+type tracker struct {
+	mu     sync.Mutex           // guards active and events
+	active map[uint64]*progress // by job ID
+	events []Event              // oldest first, at most maxEvents
+
+	files, bytes atomic.Int64
+}
+
+type progress struct {
+	Transfer
+	sent atomic.Int64
+}
+
+func (p *progress) set(n int64) { p.sent.Store(n) }
+
+func newTracker() *tracker { return &tracker{active: map[uint64]*progress{}} }
+
+func (t *tracker) start(j *store.Job, name string) *progress {
+	p := &progress{Transfer: Transfer{Job: j.ID, File: j.Path, Size: j.Size, Since: time.Now()}}
+	t.mu.Lock()
+	t.active[j.ID] = p
+	t.mu.Unlock()
+	return p
+}
+
+func (t *tracker) done(id uint64) {
+	t.mu.Lock()
+	delete(t.active, id)
+	t.mu.Unlock()
+}
+
+func (t *tracker) uploaded(size int64) {
+	t.files.Add(1)
+	t.bytes.Add(size)
+}
+
+func (t *tracker) event(j *store.Job, msg string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.events) == maxEvents {
+		copy(t.events, t.events[1:])
+		t.events = t.events[:maxEvents-1]
+	}
+	t.events = append(t.events, Event{Time: time.Now(), Job: j.ID, File: j.Path, Error: msg})
+}
+
+func (t *tracker) snapshot() (active []Transfer, events []Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range t.active {
+		tr := p.Transfer
+		tr.Sent = p.sent.Load()
+		active = append(active, tr)
+	}
+	sort.Slice(active, func(i, j int) bool { return active[i].Job < active[j].Job })
+	for i := len(t.events) - 1; i >= 0; i-- {
+		events = append(events, t.events[i])
+	}
+	return active, events
+}
+
+// ReadStatus reports what the store alone knows: counts, pause gates and
+// parked jobs. `vela-agent status` uses it when no agent is running.
+func ReadStatus(s *store.Store) (*Status, error) {
+	counts, err := s.Counts()
+	if err != nil {
+		return nil, err
+	}
+	gates, err := s.Gates()
+	if err != nil {
+		return nil, err
+	}
+	parked, err := s.List(store.Parked, 0, maxParked)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Version: Version, StateFile: s.Path(), Counts: CountsByName(counts), Paused: gates}
+	for _, j := range parked {
+		st.Parked = append(st.Parked, Summarise(j))
+	}
+	return st, nil
+}
+
+// Summarise describes a job for status and queue listings.
+func Summarise(j *store.Job) JobSummary {
+	return JobSummary{ID: j.ID, Source: j.Source, Path: j.Path, State: j.State.String(), Reason: j.Reason, Updated: j.Updated}
+}
+
+// Status reports the agent's current state.
+func (a *Agent) Status() (*Status, error) {
+	st, err := ReadStatus(a.store)
+	if err != nil {
+		return nil, err
+	}
+	st.Started = a.started
+	st.Paused = a.gates.list()
+	st.Uploaded = a.track.files.Load()
+	st.UploadedBytes = a.track.bytes.Load()
+	st.Active, st.Recent = a.track.snapshot()
+	for _, sc := range a.cfg.Sources {
+		ss := SourceStatus{Name: sc.Name, Path: sc.Path}
+		if src := a.sources[sc.Name]; src != nil && src.w != nil {
+			ss.Mode, ss.Reason = src.w.Mode()
+		}
+		st.Sources = append(st.Sources, ss)
+	}
+	return st, nil
+}
+
+// CountsByName turns the store's counters into a map keyed by state name,
+// with every state present.
+func CountsByName(c map[store.State]int) map[string]int {
+	m := make(map[string]int, len(store.States))
+	for _, s := range store.States {
+		m[s.String()] = c[s]
+	}
+	return m
+}
+
+// statusHandler serves /status (JSON) and /healthz on the loopback listener.
+func (a *Agent) statusHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := a.Status()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(st)
+	})
+	return mux
+}

@@ -1,0 +1,401 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vela-agent/vela-agent/agent/meta"
+	"github.com/vela-agent/vela-agent/agent/upload"
+	"github.com/vela-agent/vela-agent/agent/vela"
+	"github.com/vela-agent/vela-agent/store"
+)
+
+// PushSource is the source name of files given to `vela-agent push`. It
+// cannot clash with a configured source: those names have no '@'.
+const PushSource = "@push"
+
+// Outcomes a step reports instead of a plain error.
+type (
+	// parked: this job cannot succeed as it is; an admin must look.
+	parked struct{ reason string }
+	// skipped: policy says this job is not to be uploaded.
+	skipped struct{ reason string }
+	// held: a remote asked for quiet; try again at until, not a failure.
+	held struct{ until time.Time }
+)
+
+func (e parked) Error() string  { return e.reason }
+func (e skipped) Error() string { return e.reason }
+func (e held) Error() string    { return "held until " + e.until.Format(time.RFC3339) }
+
+// process drives a claimed job step by step until it finishes, fails or
+// has to wait. Each step changes the job in memory; the new state is saved
+// before the next step's side effect, so a crash repeats at most the step
+// that was running.
+func (a *Agent) process(ctx context.Context, j *store.Job) {
+	for j.State.Active() {
+		var err error
+		switch j.State {
+		case store.Queued, store.Staged:
+			err = a.describe(j)
+		case store.Ready:
+			err = a.presign(ctx, j)
+		case store.Presigned:
+			err = a.upload(ctx, j)
+		case store.Uploaded:
+			err = a.finish(j)
+		}
+		if err != nil {
+			a.failed(ctx, j, err)
+			return
+		}
+		if !j.State.Active() {
+			break
+		}
+		if err := a.store.Save(j); err != nil {
+			a.log.Error("save job progress", "job", j.ID, "file", j.Path, "err", err)
+			a.release(j)
+			return
+		}
+	}
+	a.release(j)
+}
+
+func (a *Agent) release(j *store.Job) {
+	if err := a.store.Release(j); err != nil {
+		a.log.Error("save job", "job", j.ID, "file", j.Path, "state", j.State, "err", err)
+	}
+	a.wake.Broadcast()
+}
+
+// localPath is where the job's file is on this machine.
+func (a *Agent) localPath(j *store.Job) (string, error) {
+	if j.Spool != "" {
+		return j.Spool, nil
+	}
+	if j.Source == PushSource {
+		return filepath.FromSlash(j.Path), nil
+	}
+	src, ok := a.sources[j.Source]
+	if !ok {
+		return "", parked{fmt.Sprintf("source %q is no longer in the configuration", j.Source)}
+	}
+	rel := filepath.FromSlash(j.Path)
+	if !filepath.IsLocal(rel) {
+		return "", parked{fmt.Sprintf("path %q leaves source %s", j.Path, j.Source)}
+	}
+	return filepath.Join(src.cfg.Path, rel), nil
+}
+
+// sameVersion reports whether fi is the version of the file the job is for.
+func sameVersion(j *store.Job, fi fs.FileInfo) bool {
+	return fi.Size() == j.Size && fi.ModTime().UnixNano() == j.ModTime.UnixNano()
+}
+
+// describe checks the file and builds its metadata: Queued -> Ready.
+func (a *Agent) describe(j *store.Job) error {
+	p, err := a.localPath(j)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return skipped{"file no longer exists"}
+	case err != nil:
+		return fmt.Errorf("describe %s: %w", j.Path, err)
+	case !fi.Mode().IsRegular():
+		return skipped{"not a regular file"}
+	case !sameVersion(j, fi):
+		a.changed(j, p, fi)
+		return skipped{"file changed since it was found; the new version is queued"}
+	case j.Size == 0:
+		return skipped{"empty file"}
+	case j.Size > int64(a.cfg.Upload.MaxFileSize):
+		return parked{fmt.Sprintf("file is %d bytes, over upload.max_file_size (%d bytes)", j.Size, int64(a.cfg.Upload.MaxFileSize))}
+	}
+	m, err := json.Marshal(meta.Call(a.cfg.Metadata.Defaults, j.ModTime))
+	if err != nil {
+		return parked{fmt.Sprintf("encode metadata: %v", err)}
+	}
+	j.Meta = m
+	j.State = store.Ready
+	return nil
+}
+
+// changed handles a file that is no longer the version a job was made for:
+// the new version must be queued once it has settled. For watched sources
+// the watcher does that when told to forget what it sent; files given to
+// push are queued again at once.
+func (a *Agent) changed(j *store.Job, p string, fi fs.FileInfo) {
+	if src := a.sources[j.Source]; src != nil && src.w != nil {
+		src.w.Forget(j.Path)
+		return
+	}
+	if fi == nil {
+		return
+	}
+	if _, err := a.store.Add([]store.Found{{Source: j.Source, Path: j.Path, Size: fi.Size(), ModTime: fi.ModTime(), Kind: j.Kind}}); err != nil {
+		a.log.Error("queue the new version", "file", p, "err", err)
+	}
+}
+
+// fileName is the name Vela is given for the job's file.
+func fileName(j *store.Job) string { return path.Base(j.Path) }
+
+// presign asks Vela for an upload form: Ready -> Presigned. The form is
+// saved in the job before it is used, because asking again is not free
+// (Vela logs the call and checks the allocation each time).
+func (a *Agent) presign(ctx context.Context, j *store.Job) error {
+	if until := a.apiPace.Hold(); !until.IsZero() {
+		return held{until}
+	}
+	var m map[string]any
+	if len(j.Meta) > 0 {
+		if err := json.Unmarshal(j.Meta, &m); err != nil {
+			return parked{fmt.Sprintf("stored metadata is unreadable: %v", err)}
+		}
+	}
+	form, err := a.api.Presign(ctx, fileName(j), m)
+	if err != nil {
+		var ve *vela.Error
+		if errors.As(err, &ve) && ve.Action == vela.Retry && ctx.Err() == nil {
+			a.apiPace.Failed(ve.RetryAfter)
+		}
+		return err
+	}
+	a.apiPace.Succeeded()
+	exp := form.Expires
+	if !exp.IsZero() && exp.Sub(a.now()) < presignMargin {
+		// Brand new yet about to expire by our clock: the clock is off or
+		// the policy is very short. Use it anyway; the upload service
+		// decides, and says so if it has expired.
+		a.log.Warn("new presign expires within a minute by this machine's clock; check the system time", "file", j.Path, "expires", exp)
+		exp = time.Time{}
+	}
+	ps := &store.Presign{URL: form.URL, Expires: exp, Fields: make([]store.Field, len(form.Fields))}
+	for i, f := range form.Fields {
+		ps.Fields[i] = store.Field{Name: f.Name, Value: f.Value}
+	}
+	j.Presign = ps
+	j.State = store.Presigned
+	j.Attempts, j.LastError = 0, ""
+	return nil
+}
+
+// upload sends the file with the stored form: Presigned -> Uploaded. The
+// job becomes Uploaded only once the upload service confirmed it; the one
+// window for a duplicate is a crash between that reply and the next commit.
+func (a *Agent) upload(ctx context.Context, j *store.Job) error {
+	ps := j.Presign
+	if ps == nil || (!ps.Expires.IsZero() && ps.Expires.Sub(a.now()) < presignMargin) {
+		j.Presign, j.State = nil, store.Ready
+		return nil
+	}
+	if until := a.upPace.Hold(); !until.IsZero() {
+		return held{until}
+	}
+	p, err := a.localPath(j)
+	if err != nil {
+		return err
+	}
+	form := &upload.Form{URL: ps.URL, Expires: ps.Expires, Fields: make([]upload.Field, len(ps.Fields))}
+	for i, f := range ps.Fields {
+		form.Fields[i] = upload.Field{Name: f.Name, Value: f.Value}
+	}
+	name := fileName(j)
+	tr := a.track.start(j, name)
+	defer a.track.done(j.ID)
+	start := a.now()
+	_, err = a.up.Post(ctx, form, upload.FileBody(p, name, j.Size), tr.set)
+	var ue *upload.Error
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist):
+		return skipped{"file no longer exists"}
+	case errors.Is(err, upload.ErrChanged):
+		fi, _ := os.Lstat(p)
+		a.changed(j, p, fi)
+		return skipped{"file changed while it was being uploaded; the new version is queued"}
+	case errors.As(err, &ue) && ue.Kind == upload.Represign:
+		// The form is no good any more: drop it and ask for a new one, at
+		// once the first time, with backoff if it keeps happening.
+		a.log.Info("presign no longer accepted; asking for a new one", "file", j.Path, "reason", ue.Message)
+		j.Presign, j.State = nil, store.Ready
+		j.Attempts++
+		if j.Attempts > 1 {
+			return err
+		}
+		return nil
+	case errors.As(err, &ue) && ue.Kind == upload.Permanent:
+		return parked{err.Error()}
+	default:
+		if ue != nil && ctx.Err() == nil {
+			a.upPace.Failed(ue.RetryAfter)
+		}
+		return err
+	}
+	a.upPace.Succeeded()
+	elapsed := a.now().Sub(start)
+	a.track.uploaded(j.Size)
+	a.log.Info("uploaded", "file", j.Path, "bytes", j.Size, "took", elapsed.Round(time.Millisecond))
+	j.State, j.Presign = store.Uploaded, nil
+	j.Attempts, j.LastError = 0, ""
+	return nil
+}
+
+// finish applies the source's after_upload action: Uploaded -> Done. A
+// file that changed since it was found is never deleted or moved: its new
+// version is queued instead.
+func (a *Agent) finish(j *store.Job) error {
+	j.State = store.Done
+	p, err := a.localPath(j)
+	if err != nil {
+		return nil // nothing left to act on
+	}
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		j.State = store.Uploaded
+		return fmt.Errorf("after upload: stat %s: %w", p, err)
+	}
+	if !sameVersion(j, fi) {
+		a.changed(j, p, fi)
+		return nil
+	}
+	src := a.sources[j.Source]
+	if src == nil {
+		return nil
+	}
+	action := src.cfg.AfterUpload
+	switch {
+	case action == "delete":
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			j.State = store.Uploaded
+			return fmt.Errorf("after upload: delete %s: %w", p, err)
+		}
+	case strings.HasPrefix(action, "move:"):
+		dest := filepath.Join(strings.TrimPrefix(action, "move:"), filepath.FromSlash(j.Path))
+		if err := moveFile(p, dest); err != nil {
+			j.State = store.Uploaded
+			return fmt.Errorf("after upload: move %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// failed records why a step did not complete and when to try again.
+func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
+	var (
+		pk parked
+		sk skipped
+		hd held
+		ve *vela.Error
+		ue *upload.Error
+	)
+	switch {
+	case ctx.Err() != nil:
+		// Shutting down: not the job's fault. It resumes where it was.
+	case errors.As(err, &hd):
+		j.NextAttempt = hd.until
+	case errors.As(err, &pk):
+		j.State, j.Reason = store.Parked, pk.reason
+		a.log.Warn("parked: needs attention", "job", j.ID, "file", j.Path, "reason", pk.reason)
+		a.track.event(j, "parked: "+pk.reason)
+	case errors.As(err, &sk):
+		j.State, j.Reason = store.Skipped, sk.reason
+		a.log.Info("skipped", "job", j.ID, "file", j.Path, "reason", sk.reason)
+	case errors.As(err, &ve) && ve.Action == vela.Park:
+		j.State, j.Reason = store.Parked, ve.Error()
+		a.log.Warn("parked: Vela refused the metadata", "job", j.ID, "file", j.Path, "reason", ve.Message)
+		a.track.event(j, "parked: "+ve.Error())
+	case errors.As(err, &ve) && ve.Action == vela.PauseCalls:
+		if a.gates.set(GateCalls, ve.Error()) {
+			a.log.Warn("call uploads paused: the organisation's minute allocation is used up; the queue is kept and checked again every "+a.cfg.API.AllocationRecheck.D().String(), "err", ve)
+			a.track.event(j, "paused: "+ve.Error())
+		}
+	case errors.As(err, &ve) && ve.Action == vela.PauseAll:
+		if a.gates.set(GateAll, ve.Error()) {
+			a.log.Error("all uploads paused", "err", ve)
+			a.track.event(j, "paused: "+ve.Error())
+		}
+	default:
+		j.Attempts++
+		j.LastError = err.Error()
+		wait := backoff(j.Attempts, a.cfg.Upload.RetryMin.D(), a.cfg.Upload.RetryMax.D())
+		if errors.As(err, &ve) && ve.RetryAfter > wait {
+			wait = ve.RetryAfter
+		}
+		if errors.As(err, &ue) && ue.RetryAfter > wait {
+			wait = ue.RetryAfter
+		}
+		j.NextAttempt = a.now().Add(wait)
+		a.log.Warn("will retry", "job", j.ID, "file", j.Path, "attempt", j.Attempts, "in", wait.Round(time.Millisecond), "err", err)
+		a.track.event(j, err.Error())
+	}
+	a.release(j)
+}
+
+// moveFile moves src to dst, creating dst's folder, copying across volumes,
+// and never overwriting: an existing dst gets a numbered name instead.
+func moveFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+		return err
+	}
+	dst = freeName(dst)
+	if err := os.Rename(src, dst); err == nil {
+		return nil
+	}
+	if err := copyFile(src, dst); err != nil {
+		return err
+	}
+	return os.Remove(src)
+}
+
+func freeName(p string) string {
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return p
+	}
+	ext := filepath.Ext(p)
+	base := strings.TrimSuffix(p, ext)
+	for i := 1; ; i++ {
+		c := fmt.Sprintf("%s.%d%s", base, i, ext)
+		if _, err := os.Lstat(c); errors.Is(err, fs.ErrNotExist) {
+			return c
+		}
+	}
+}
+
+func copyFile(src, dst string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(dst)
+		}
+	}()
+	if _, err = out.ReadFrom(in); err != nil {
+		return err
+	}
+	return out.Sync()
+}

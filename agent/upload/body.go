@@ -1,0 +1,287 @@
+package upload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrChanged means the file is not the one that was queued any more: its
+// size or modification time changed, or it ended early. This version of the
+// file will never be sent; the caller should look at the file again.
+var ErrChanged = errors.New("file changed while it was being uploaded")
+
+// Body is the file part of a form.
+//
+// When ContentType is empty, it follows the extension of Name, in any case:
+// .wav audio/wav, .mp3 audio/mpeg, .m4a audio/mp4, .flac audio/flac, .zip
+// application/zip, .json application/json, anything else
+// application/octet-stream.
+type Body struct {
+	Name        string                        // file name given in the file part's Content-Disposition
+	ContentType string                        // "" = from the extension of Name
+	Size        int64                         // exact bytes to send
+	Open        func() (io.ReadCloser, error) // called once per Post; the reader must give at least Size bytes
+}
+
+// FileBody returns the Body for the file at path, sent under name. Post fails
+// with an error wrapping ErrChanged when the file does not have size bytes at
+// open, when it ends early, or when its size or modification time differ
+// after its last byte was read from what they were at open; in each case the
+// request is abandoned before its last byte, so the server stores nothing.
+func FileBody(path, name string, size int64) Body {
+	return Body{
+		Name: name,
+		Size: size,
+		Open: func() (io.ReadCloser, error) { return openFile(path, size) },
+	}
+}
+
+// file reads a file that must not change while it is read.
+type file struct {
+	*os.File
+	size  int64
+	mtime time.Time
+	left  int64 // bytes not read yet
+}
+
+func openFile(path string, size int64) (*file, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := sameFile(path, fi, size, time.Time{}); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &file{File: f, size: size, mtime: fi.ModTime(), left: size}, nil
+}
+
+// sameFile checks that fi is a regular file of size bytes, modified at mtime
+// unless mtime is zero.
+func sameFile(path string, fi fs.FileInfo, size int64, mtime time.Time) error {
+	switch {
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s: %w: not a regular file", path, ErrChanged)
+	case fi.Size() != size:
+		return fmt.Errorf("%s: %w: %d bytes, expected %d", path, ErrChanged, fi.Size(), size)
+	case !mtime.IsZero() && !fi.ModTime().Equal(mtime):
+		return fmt.Errorf("%s: %w: modified at %s", path, ErrChanged, fi.ModTime().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// Read reads the file and, when its last expected byte was read, checks
+// that it still is the file that was opened.
+func (f *file) Read(p []byte) (int, error) {
+	n, err := f.File.Read(p)
+	f.left -= int64(n)
+	if n > 0 && f.left <= 0 {
+		fi, serr := f.Stat()
+		if serr == nil {
+			serr = sameFile(f.Name(), fi, f.size, f.mtime)
+		}
+		if serr != nil {
+			return n, serr
+		}
+	}
+	return n, err
+}
+
+// contentTypes are the types of the files Vela takes, by extension.
+var contentTypes = map[string]string{
+	".wav":  "audio/wav",
+	".mp3":  "audio/mpeg",
+	".m4a":  "audio/mp4",
+	".flac": "audio/flac",
+	".zip":  "application/zip",
+	".json": "application/json",
+}
+
+// typeByName returns the content type for a file name's extension, in any
+// case, or application/octet-stream. It does not ask the system's MIME
+// database, whose answers differ between machines.
+func typeByName(name string) string {
+	if t, ok := contentTypes[strings.ToLower(path.Ext(name))]; ok {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// sourceKind says what to do after the file could not be opened or read.
+func sourceKind(err error) Kind {
+	if errors.Is(err, ErrChanged) || errors.Is(err, fs.ErrNotExist) {
+		return Permanent
+	}
+	return Retry
+}
+
+// errClosed is what the transport reads after Post gave up on the request.
+var errClosed = errors.New("upload: body read after the upload ended")
+
+// Progress reports are made at most this often, or after this many bytes.
+const (
+	reportEvery = 100 * time.Millisecond
+	reportBytes = 1 << 20
+)
+
+// body is a request body: head, then exactly size bytes of src, then tail.
+//
+// The transport calls Read from one goroutine at a time; the fields below mu
+// are touched only by Read. Post calls Close before it returns, which may be
+// while the transport still reads.
+type body struct {
+	ctx        context.Context // the request's; ends limiter waits
+	head, tail []byte
+	src        io.ReadCloser
+	size       int64
+	limiter    *Limiter
+	progress   func(sent int64)
+
+	activity atomic.Int64 // bytes moved either way, watched for stalls
+
+	mu     sync.Mutex // guards src, err and closed; held while reading src and calling progress
+	err    error      // first error from src, sticky
+	closed bool
+
+	off        int64 // bytes of the whole body returned so far
+	sent       int64 // bytes of src returned so far
+	reported   int64 // sent at the last progress call
+	reportedAt time.Time
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	head, size := int64(len(b.head)), b.size
+	switch {
+	case b.off < head:
+		return b.readBytes(p, b.head[b.off:]), nil
+	case b.off < head+size:
+		return b.readSource(p)
+	case b.off < head+size+int64(len(b.tail)):
+		return b.readBytes(p, b.tail[b.off-head-size:]), nil
+	}
+	return 0, io.EOF
+}
+
+func (b *body) readBytes(p, from []byte) int {
+	n := copy(p, from)
+	b.off += int64(n)
+	b.activity.Add(int64(n))
+	return n
+}
+
+func (b *body) readSource(p []byte) (int, error) {
+	if left := b.size - b.sent; int64(len(p)) > left {
+		p = p[:left]
+	}
+	if b.limiter != nil {
+		n, err := b.limiter.take(b.ctx, len(p))
+		if err != nil {
+			return 0, err // the request was cancelled; Post reports why
+		}
+		p = p[:n]
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.closed:
+		return 0, errClosed
+	case b.err != nil:
+		return 0, b.err
+	}
+	n, err := b.src.Read(p)
+	b.off += int64(n)
+	b.sent += int64(n)
+	b.activity.Add(int64(n))
+	if err == io.EOF {
+		err = nil
+		if b.sent < b.size {
+			err = fmt.Errorf("%w: it ended after %d of %d bytes", ErrChanged, b.sent, b.size)
+		}
+	}
+	if err != nil {
+		b.err = err
+		return n, err
+	}
+	if b.progress != nil && n > 0 {
+		now := time.Now()
+		if b.sent == b.size || b.sent-b.reported >= reportBytes || now.Sub(b.reportedAt) >= reportEvery {
+			b.reported, b.reportedAt = b.sent, now
+			b.progress(b.sent)
+		}
+	}
+	return n, nil
+}
+
+// sourceErr returns the error that reading the file failed with, if any.
+func (b *body) sourceErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// Close closes the file once. It always returns nil: the file was only
+// read, and an error here must not fail a request whose bytes were all sent.
+func (b *body) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.closed = true
+		b.src.Close()
+	}
+	return nil
+}
+
+// activityReader counts the bytes read from a response as activity.
+type activityReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (a activityReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	a.n.Add(int64(n))
+	return n, err
+}
+
+// stallError is why a request that made no progress was cancelled.
+type stallError time.Duration
+
+func (e stallError) Error() string { return fmt.Sprintf("no progress for %v", time.Duration(e)) }
+
+// Timeout reports true, like other network timeouts.
+func (stallError) Timeout() bool { return true }
+
+// watch cancels ctx with a stallError once activity has not changed for
+// timeout. It returns when ctx is done.
+func watch(ctx context.Context, cancel context.CancelCauseFunc, timeout time.Duration, activity *atomic.Int64) {
+	t := time.NewTicker(max(timeout/8, time.Millisecond))
+	defer t.Stop()
+	last, since := activity.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n := activity.Load(); n != last {
+				last, since = n, now
+			} else if now.Sub(since) >= timeout {
+				cancel(stallError(timeout))
+				return
+			}
+		}
+	}
+}

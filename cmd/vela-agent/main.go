@@ -1,0 +1,122 @@
+// Command vela-agent uploads call recordings to Vela, unattended.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vela-agent/vela-agent/agent"
+	"github.com/vela-agent/vela-agent/agent/config"
+)
+
+// exitError ends the program with a code and, if msg is set, a message.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func main() {
+	root := rootCmd()
+	err := root.Execute()
+	if err == nil {
+		return
+	}
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+		if ee.msg == "" {
+			os.Exit(code)
+		}
+	}
+	fmt.Fprintln(os.Stderr, "vela-agent:", err)
+	os.Exit(code)
+}
+
+// globals are the flags every command takes.
+type globals struct {
+	config string
+}
+
+func rootCmd() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "vela-agent",
+		Short:         "Upload call recordings to Vela, unattended",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       agent.Version,
+	}
+	root.PersistentFlags().StringVarP(&g.config, "config", "c", defaultConfig(),
+		"configuration file (also $VELA_AGENT_CONFIG)")
+	root.AddCommand(
+		runCmd(g),
+		validateCmd(g),
+		statusCmd(g),
+		pushCmd(g),
+		queueCmd(g),
+		loginCmd(g),
+		versionCmd(),
+	)
+	return root
+}
+
+// defaultConfig is where an installed agent keeps its configuration.
+func defaultConfig() string {
+	if p := os.Getenv("VELA_AGENT_CONFIG"); p != "" {
+		return p
+	}
+	if runtime.GOOS == "windows" {
+		pd := os.Getenv("ProgramData")
+		if pd == "" {
+			pd = `C:\ProgramData`
+		}
+		return filepath.Join(pd, "vela-agent", "vela-agent.yaml")
+	}
+	return "/etc/vela-agent/vela-agent.yaml"
+}
+
+// load reads the configuration and prints its warnings.
+func (g *globals) load() (*config.Config, error) {
+	cfg, err := config.Load(g.config)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(os.Stderr, "warning:", w)
+	}
+	return cfg, nil
+}
+
+// logger makes the structured logger the configuration asks for.
+func logger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, args []string) {
+			fmt.Printf("vela-agent %s (%s, %s/%s)\n", agent.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		},
+	}
+}

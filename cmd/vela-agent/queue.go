@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vela-agent/vela-agent/agent"
+	"github.com/vela-agent/vela-agent/agent/config"
+	"github.com/vela-agent/vela-agent/store"
+)
+
+func queueCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "queue",
+		Short: "List jobs or retry parked ones (the agent must be stopped)",
+	}
+	var state string
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List jobs, oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var want store.State
+			if state != "" {
+				s, err := store.ParseState(state)
+				if err != nil {
+					return err
+				}
+				want = s
+			}
+			return withStore(g, true, func(s *store.Store) error {
+				jobs, err := s.List(want, 0, limit)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tSTATE\tSOURCE\tPATH\tUPDATED\tREASON")
+				for _, j := range jobs {
+					sum := agent.Summarise(j)
+					reason := sum.Reason
+					if reason == "" {
+						reason = j.LastError
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", sum.ID, sum.State, sum.Source, sum.Path, sum.Updated.Format(time.DateTime), reason)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	list.Flags().StringVar(&state, "state", "", "only jobs in this state (queued, ready, presigned, uploaded, done, parked, skipped...)")
+	list.Flags().IntVar(&limit, "limit", 100, "list at most this many jobs")
+
+	retry := &cobra.Command{
+		Use:   "retry ID...",
+		Short: "Queue parked or skipped jobs again",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withStore(g, false, func(s *store.Store) error {
+				for _, a := range args {
+					id, err := strconv.ParseUint(a, 10, 64)
+					if err != nil {
+						return fmt.Errorf("job id %q is not a number", a)
+					}
+					if err := s.Requeue(id); err != nil {
+						return fmt.Errorf("retry job %d: %w", id, err)
+					}
+					fmt.Printf("job %d queued again\n", id)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.AddCommand(list, retry)
+	return cmd
+}
+
+// withStore opens the state file for a command that needs it directly.
+func withStore(g *globals, readOnly bool, f func(*store.Store) error) error {
+	cfg, err := g.load()
+	if err != nil {
+		return err
+	}
+	return openStore(cfg, readOnly, f)
+}
+
+func openStore(cfg *config.Config, readOnly bool, f func(*store.Store) error) error {
+	s, err := store.Open(agent.StateFile(cfg), store.Options{ReadOnly: readOnly, Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return f(s)
+}

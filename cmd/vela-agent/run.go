@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vela-agent/vela-agent/agent"
+	"github.com/vela-agent/vela-agent/agent/config"
+)
+
+func runCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Watch the sources and upload until stopped (SIGINT/SIGTERM)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			a, err := agent.Open(cfg, logger(cfg, os.Stderr), false)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			return a.Run(ctx)
+		},
+	}
+}
+
+func validateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate",
+		Short: "Check the configuration file and exit 1 if it is wrong",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				if errs, ok := err.(config.Errors); ok {
+					for _, e := range errs {
+						fmt.Fprintln(os.Stderr, e)
+					}
+					return &exitError{code: 1, msg: fmt.Sprintf("%d problem(s) in %s", len(errs), g.config)}
+				}
+				return err
+			}
+			if _, _, err := cfg.API.Credentials(); err != nil {
+				fmt.Fprintln(os.Stderr, "warning:", err)
+			}
+			fmt.Printf("%s: OK (%d source(s), state in %s)\n", cfg.File, len(cfg.Sources), cfg.StateDir)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vela-agent/vela-agent/agent"
+	"github.com/vela-agent/vela-agent/store"
+)
+
+func statusCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the queue, pauses and recent problems",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			st, live, err := readStatus(cmd.Context(), cfg.Status.Listen, agent.StateFile(cfg))
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(os.Stdout, st, live)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+// readStatus asks the running agent, or reads the state file when none runs.
+func readStatus(ctx context.Context, listen, stateFile string) (st *agent.Status, live bool, err error) {
+	if listen != "" {
+		st, err := fetchStatus(ctx, "http://"+listen+"/status")
+		if err == nil {
+			return st, true, nil
+		}
+	}
+	s, err := store.Open(stateFile, store.Options{ReadOnly: true, Timeout: 500 * time.Millisecond})
+	if errors.Is(err, store.ErrLocked) {
+		return nil, false, fmt.Errorf("an agent is running on %s but its status page (status.listen) is off or unreachable", stateFile)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer s.Close()
+	st, err = agent.ReadStatus(s)
+	return st, false, err
+}
+
+func fetchStatus(ctx context.Context, url string) (*agent.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	var st agent.Status
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&st); err != nil {
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	return &st, nil
+}
+
+func printStatus(w io.Writer, st *agent.Status, live bool) {
+	if live {
+		fmt.Fprintf(w, "vela-agent %s running since %s\n", st.Version, st.Started.Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(w, "vela-agent is not running (state from %s)\n", st.StateFile)
+	}
+	if len(st.Paused) == 0 {
+		fmt.Fprintln(w, "uploads: active")
+	}
+	for _, gt := range st.Paused {
+		fmt.Fprintf(w, "PAUSED (%s) since %s: %s\n", gt.Name, gt.Since.Format(time.RFC3339), gt.Reason)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	names := make([]string, 0, len(st.Counts))
+	for _, s := range store.States {
+		names = append(names, s.String())
+	}
+	for _, n := range names {
+		fmt.Fprintf(tw, "%s\t%d\n", n, st.Counts[n])
+	}
+	tw.Flush()
+	if live {
+		fmt.Fprintf(w, "\nuploaded since start: %d files, %s\n", st.Uploaded, humanBytes(st.UploadedBytes))
+	}
+	if len(st.Sources) > 0 {
+		fmt.Fprintln(w, "\nsources:")
+		for _, s := range st.Sources {
+			line := fmt.Sprintf("  %s  %s  (%s)", s.Name, s.Path, s.Mode)
+			if s.Reason != "" {
+				line += ": " + s.Reason
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+	if len(st.Active) > 0 {
+		fmt.Fprintln(w, "\nuploading:")
+		sort.Slice(st.Active, func(i, j int) bool { return st.Active[i].Job < st.Active[j].Job })
+		for _, t := range st.Active {
+			fmt.Fprintf(w, "  #%d %s  %s / %s\n", t.Job, t.File, humanBytes(t.Sent), humanBytes(t.Size))
+		}
+	}
+	if len(st.Parked) > 0 {
+		fmt.Fprintln(w, "\nparked (fix, then `vela-agent queue retry ID`):")
+		for _, j := range st.Parked {
+			fmt.Fprintf(w, "  #%d %s/%s: %s\n", j.ID, j.Source, j.Path, j.Reason)
+		}
+	}
+	if len(st.Recent) > 0 {
+		fmt.Fprintln(w, "\nrecent problems:")
+		for _, e := range st.Recent {
+			fmt.Fprintf(w, "  %s #%d %s: %s\n", e.Time.Format(time.TimeOnly), e.Job, e.File, e.Error)
+		}
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,94 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Check verifies the invariants listed with the buckets in store.go: every
+// job record decodes, each index holds exactly the entries its jobs call
+// for, every seen entry is well formed, and the counters equal a recount.
+// It returns the first violation found, wrapping ErrCorrupt.
+//
+// Check reads the whole file: it is for tests and for an admin's
+// consistency check, not for the agent's regular work.
+func (s *Store) Check() error {
+	err := s.view(func(q *qtx) error {
+		var counts [maxState + 1]uint64
+		var total, active, ended int
+		seq := q.jobs.Sequence()
+		c := q.jobs.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != 8 {
+				return fmt.Errorf("%w: job key of %d bytes", ErrCorrupt, len(k))
+			}
+			id := binary.BigEndian.Uint64(k)
+			if id == 0 || id > seq {
+				return fmt.Errorf("job %d: %w: id outside 1..%d, the ids handed out", id, ErrCorrupt, seq)
+			}
+			j, err := decodeJob(id, v)
+			if err != nil {
+				return fmt.Errorf("job %d: %w", id, err)
+			}
+			counts[j.State]++
+			total++
+			missing := func(b *bolt.Bucket, key []byte, name string) error {
+				if b.Get(key) == nil {
+					return fmt.Errorf("job %d: %w: %s job missing from the %s index", id, ErrCorrupt, j.State, name)
+				}
+				return nil
+			}
+			if err := missing(q.state, stateKey(j.State, id), "state"); err != nil {
+				return err
+			}
+			if j.State.Active() {
+				active++
+				if err := missing(q.due, dueKey(j), "due"); err != nil {
+					return err
+				}
+			}
+			if j.State.ended() {
+				ended++
+				if err := missing(q.ended, endKey(j), "retention"); err != nil {
+					return err
+				}
+			}
+		}
+		// Each job has at most one entry in each index, checked above: equal
+		// sizes leave no room for entries of other jobs.
+		for _, ix := range []struct {
+			b    *bolt.Bucket
+			name string
+			want int
+		}{{q.state, "state", total}, {q.due, "due", active}, {q.ended, "retention", ended}} {
+			if n := ix.b.Stats().KeyN; n != ix.want {
+				return fmt.Errorf("%w: the %s index has %d entries, want %d", ErrCorrupt, ix.name, n, ix.want)
+			}
+		}
+		for _, st := range States {
+			n, err := q.count(st)
+			if err != nil {
+				return err
+			}
+			if n != counts[st] {
+				return fmt.Errorf("%w: counter of %s jobs is %d, a recount finds %d", ErrCorrupt, st, n, counts[st])
+			}
+		}
+		return q.seen.ForEach(func(k, v []byte) error {
+			_, id, err := sameVersion(v, 0, 0)
+			if err == nil && (id == 0 || id > seq) {
+				err = fmt.Errorf("%w: names job %d, not one of the ids handed out", ErrCorrupt, id)
+			}
+			if err != nil {
+				return fmt.Errorf("seen entry %q: %w", k, err)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("check %s: %w", s.path, err)
+	}
+	return nil
+}

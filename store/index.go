@@ -1,0 +1,237 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// qtx is one transaction on the queue: the buckets, looked up once, and the
+// counter changes not yet written. Code that changes jobs goes through
+// putJob and deleteJob and ends with flush, which the update helpers call.
+type qtx struct {
+	tx                                *bolt.Tx
+	jobs, state, due, ended, seen, cn *bolt.Bucket
+	delta                             [maxState + 1]int64
+}
+
+func newQtx(tx *bolt.Tx) *qtx {
+	return &qtx{
+		tx:    tx,
+		jobs:  tx.Bucket(bucketJobs),
+		state: tx.Bucket(bucketState),
+		due:   tx.Bucket(bucketDue),
+		ended: tx.Bucket(bucketEnded),
+		seen:  tx.Bucket(bucketSeen),
+		cn:    tx.Bucket(bucketCounts),
+	}
+}
+
+// view runs fn in a read transaction.
+func (s *Store) view(fn func(q *qtx) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(newQtx(tx)) })
+}
+
+// update runs fn in a write transaction and writes its counter changes.
+func (s *Store) update(fn func(q *qtx) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return runQ(tx, fn) })
+}
+
+// batch is update through db.Batch, which shares one transaction and one
+// fsync among concurrent callers. bbolt may run fn more than once, each time
+// in a new transaction that does not contain the earlier run's writes: fn
+// must derive everything from what it reads in tx, never from state kept
+// between runs.
+func (s *Store) batch(fn func(q *qtx) error) error {
+	return s.db.Batch(func(tx *bolt.Tx) error { return runQ(tx, fn) })
+}
+
+func runQ(tx *bolt.Tx, fn func(q *qtx) error) error {
+	q := newQtx(tx)
+	if err := fn(q); err != nil {
+		return err
+	}
+	return q.flush()
+}
+
+// Key layouts; see the bucket declarations in store.go.
+
+func idKey(id uint64) []byte { return u64(id) }
+
+func stateKey(s State, id uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = byte(s)
+	binary.BigEndian.PutUint64(k[1:], id)
+	return k
+}
+
+func dueKey(j *Job) []byte {
+	k := make([]byte, 17)
+	k[0] = byte(j.Lane())
+	binary.BigEndian.PutUint64(k[1:], keyTime(nanos(j.NextAttempt)))
+	binary.BigEndian.PutUint64(k[9:], j.ID)
+	return k
+}
+
+func endKey(j *Job) []byte {
+	k := make([]byte, 16)
+	binary.BigEndian.PutUint64(k, keyTime(nanos(j.Updated)))
+	binary.BigEndian.PutUint64(k[8:], j.ID)
+	return k
+}
+
+// keyTime is a time in an index key: negative times, which never occur in
+// practice, sort with the zero time.
+func keyTime(n int64) uint64 { return uint64(max(n, 0)) }
+
+func seenKey(source, path string) []byte {
+	k := make([]byte, 0, len(source)+1+len(path))
+	k = append(k, source...)
+	k = append(k, 0)
+	return append(k, path...)
+}
+
+// seenValue is the value of a seen entry: the version and the job of it.
+func seenValue(size, mtime int64, id uint64) []byte {
+	v := make([]byte, 24)
+	binary.BigEndian.PutUint64(v, uint64(size))
+	binary.BigEndian.PutUint64(v[8:], uint64(mtime))
+	binary.BigEndian.PutUint64(v[16:], id)
+	return v
+}
+
+// sameVersion reports whether the seen entry v records this version; it
+// also returns the job of the entry.
+func sameVersion(v []byte, size, mtime int64) (same bool, id uint64, err error) {
+	if len(v) != 24 {
+		return false, 0, fmt.Errorf("%w: seen entry of %d bytes", ErrCorrupt, len(v))
+	}
+	same = int64(binary.BigEndian.Uint64(v)) == size && int64(binary.BigEndian.Uint64(v[8:])) == mtime
+	return same, binary.BigEndian.Uint64(v[16:]), nil
+}
+
+// load returns job id, or an error wrapping ErrNotFound or ErrCorrupt.
+func (q *qtx) load(id uint64) (*Job, error) {
+	v := q.jobs.Get(idKey(id))
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	return decodeJob(id, v)
+}
+
+// loadIndexed returns job id, named by an entry of the index called name:
+// a missing job means the index is corrupt. Errors name the job.
+func (q *qtx) loadIndexed(id uint64, name string) (*Job, error) {
+	j, err := q.load(id)
+	if errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("%w: the %s index names a job that does not exist", ErrCorrupt, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("job %d: %w", id, err)
+	}
+	return j, nil
+}
+
+// putJob writes j, whose stored version is old (nil for a new job), and
+// moves its index entries and counters from old to j. It keeps the
+// invariants listed with the buckets in store.go, and it is idempotent: run
+// twice, the second run finds j stored and changes nothing more.
+func (q *qtx) putJob(old, j *Job, rec []byte) error {
+	if old != nil && old.State != j.State {
+		if err := q.state.Delete(stateKey(old.State, old.ID)); err != nil {
+			return err
+		}
+	}
+	if old == nil || old.State != j.State {
+		if err := q.state.Put(stateKey(j.State, j.ID), nil); err != nil {
+			return err
+		}
+		q.delta[j.State]++
+		if old != nil {
+			q.delta[old.State]--
+		}
+	}
+	if err := q.move(q.due, old != nil && old.State.Active(), j.State.Active(), old, j, dueKey); err != nil {
+		return err
+	}
+	if err := q.move(q.ended, old != nil && old.State.ended(), j.State.ended(), old, j, endKey); err != nil {
+		return err
+	}
+	return q.jobs.Put(idKey(j.ID), rec)
+}
+
+// move replaces old's entry in the index b, present if had, by j's, present
+// if has, touching nothing when the key stays the same.
+func (q *qtx) move(b *bolt.Bucket, had, has bool, old, j *Job, key func(*Job) []byte) error {
+	var oldKey, newKey []byte
+	if had {
+		oldKey = key(old)
+	}
+	if has {
+		newKey = key(j)
+	}
+	if had && has && string(oldKey) == string(newKey) {
+		return nil
+	}
+	if had {
+		if err := b.Delete(oldKey); err != nil {
+			return err
+		}
+	}
+	if has {
+		return b.Put(newKey, nil)
+	}
+	return nil
+}
+
+// deleteJob removes j, as stored, and its index entries. Its seen entry
+// stays.
+func (q *qtx) deleteJob(j *Job) error {
+	if err := q.state.Delete(stateKey(j.State, j.ID)); err != nil {
+		return err
+	}
+	q.delta[j.State]--
+	if err := q.move(q.due, j.State.Active(), false, j, nil, dueKey); err != nil {
+		return err
+	}
+	if err := q.move(q.ended, j.State.ended(), false, j, nil, endKey); err != nil {
+		return err
+	}
+	return q.jobs.Delete(idKey(j.ID))
+}
+
+// flush adds the counter changes of the transaction to the counts bucket.
+func (q *qtx) flush() error {
+	for s := Queued; s <= maxState; s++ {
+		d := q.delta[s]
+		if d == 0 {
+			continue
+		}
+		n, err := q.count(s)
+		if err != nil {
+			return err
+		}
+		if d < 0 && uint64(-d) > n {
+			return fmt.Errorf("%w: counter of %s jobs would drop below zero", ErrCorrupt, s)
+		}
+		if err := q.cn.Put([]byte{byte(s)}, u64(n+uint64(d))); err != nil {
+			return fmt.Errorf("write counter of %s jobs: %w", s, err)
+		}
+		q.delta[s] = 0
+	}
+	return nil
+}
+
+// count returns the stored counter of state s.
+func (q *qtx) count(s State) (uint64, error) {
+	v := q.cn.Get([]byte{byte(s)})
+	switch len(v) {
+	case 0:
+		return 0, nil
+	case 8:
+		return binary.BigEndian.Uint64(v), nil
+	}
+	return 0, fmt.Errorf("%w: counter of %s jobs has %d bytes", ErrCorrupt, s, len(v))
+}

@@ -1,0 +1,247 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// State is the step a job has reached. The zero value is not a state.
+type State uint8
+
+// The states of a job, in the order of its journey. Their numeric values are
+// written to the state file: never renumber them.
+const (
+	Queued    State = iota + 1 // settled file, waiting for its first step (the watcher settles in memory, so jobs enter here)
+	Staged                     // a local copy is in the spool (FTP sources); local files go Queued -> Ready
+	Ready                      // described: kind and metadata known
+	Presigned                  // presign reply stored in the job, not yet confirmed uploaded
+	Uploaded                   // the upload service confirmed (2xx); post-action pending
+	Done                       // finished
+	Parked                     // permanent error: waits for an admin (`vela-agent queue retry ID`)
+	Skipped                    // policy: deleted before upload, superseded, too short, unsupported...
+
+	maxState = Skipped
+)
+
+// States lists every state in order, for status output.
+var States = []State{Queued, Staged, Ready, Presigned, Uploaded, Done, Parked, Skipped}
+
+var stateNames = [...]string{
+	Queued:    "queued",
+	Staged:    "staged",
+	Ready:     "ready",
+	Presigned: "presigned",
+	Uploaded:  "uploaded",
+	Done:      "done",
+	Parked:    "parked",
+	Skipped:   "skipped",
+}
+
+func (s State) valid() bool { return s >= Queued && s <= maxState }
+
+// String returns the lower-case name of the state, as shown to admins.
+func (s State) String() string {
+	if !s.valid() {
+		return fmt.Sprintf("state(%d)", uint8(s))
+	}
+	return stateNames[s]
+}
+
+// ParseState returns the state named name, as written by [State.String].
+func ParseState(name string) (State, error) {
+	for _, s := range States {
+		if stateNames[s] == name {
+			return s, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown job state %q (want one of queued, staged, ready, presigned, uploaded, done, parked, skipped)", name)
+}
+
+// Active reports whether a job in state s still has work to do, that is
+// whether it is between Queued and Uploaded. Only active jobs are claimed.
+func (s State) Active() bool { return s >= Queued && s <= Uploaded }
+
+// ended reports whether a job in state s is a candidate for [Store.Prune].
+func (s State) ended() bool { return s == Done || s == Skipped }
+
+// next holds, for each state, the set of states a job may move to from it,
+// as a bit mask indexed by State. Staying in the same state is always legal
+// and is not listed.
+var next = [...]uint16{
+	Queued:    bits(Staged, Ready, Parked, Skipped),
+	Staged:    bits(Ready, Queued, Parked, Skipped),
+	Ready:     bits(Presigned, Uploaded, Parked, Skipped), // chats go straight to Uploaded
+	Presigned: bits(Uploaded, Ready, Parked, Skipped),     // Ready: the presign was dropped (expired)
+	Uploaded:  bits(Done),
+	Done:      0,
+	Parked:    bits(Queued),
+	Skipped:   bits(Queued),
+}
+
+func bits(states ...State) uint16 {
+	var m uint16
+	for _, s := range states {
+		m |= 1 << s
+	}
+	return m
+}
+
+// CanBecome reports whether a job may move from state s to state to.
+// Staying in the same state, a retry of the same step, is always legal.
+func (s State) CanBecome(to State) bool {
+	if !s.valid() || !to.valid() {
+		return false
+	}
+	return s == to || next[s]&(1<<to) != 0
+}
+
+// Kind is what a job's file holds. Its numeric values are written to the
+// state file: never renumber them.
+type Kind uint8
+
+// The kinds of file the agent uploads.
+const (
+	Call     Kind = iota // a call recording
+	Chat                 // a chat transcript
+	Zip                  // a bulk ZIP of recordings with metadata.csv
+	Manifest             // a metadata manifest (CSV, TSV, JSON) naming recordings
+
+	maxKind = Manifest
+)
+
+var kindNames = [...]string{Call: "call", Chat: "chat", Zip: "zip", Manifest: "manifest"}
+
+func (k Kind) valid() bool { return k <= maxKind }
+
+// String returns the lower-case name of the kind.
+func (k Kind) String() string {
+	if !k.valid() {
+		return fmt.Sprintf("kind(%d)", uint8(k))
+	}
+	return kindNames[k]
+}
+
+// Lane returns the lane whose pause gate governs jobs of kind k.
+func (k Kind) Lane() Lane {
+	switch k {
+	case Call:
+		return LaneCalls
+	case Chat:
+		return LaneChats
+	default:
+		return LaneLocal
+	}
+}
+
+// Lane says which pause gate governs a job: call uploads pause when the
+// minute allocation is used up, chat uploads when the chat allocation is, and
+// local work (expanding a ZIP or a manifest) never waits for the API.
+type Lane uint8
+
+// The lanes. Their numeric values are part of the due index on disk: never
+// renumber them.
+const (
+	LaneCalls Lane = iota
+	LaneChats
+	LaneLocal
+
+	numLanes = int(LaneLocal) + 1
+)
+
+var laneNames = [...]string{LaneCalls: "calls", LaneChats: "chats", LaneLocal: "local"}
+
+// String returns the lower-case name of the lane.
+func (l Lane) String() string {
+	if int(l) >= numLanes {
+		return fmt.Sprintf("lane(%d)", uint8(l))
+	}
+	return laneNames[l]
+}
+
+// Field is one form field of a presigned POST.
+type Field struct{ Name, Value string }
+
+// Presign is the reply of the presign request: where to POST the file and
+// the form fields to send with it, unchanged.
+type Presign struct {
+	URL     string
+	Fields  []Field // in the order the API returned them
+	Expires time.Time
+}
+
+// Job is one version of one file and how far its upload has come.
+//
+// Source, Path, Size, ModTime, Created and Parent identify the job and never
+// change once it is added; [Store.Save] refuses a job whose identity differs
+// from the stored one.
+type Job struct {
+	ID          uint64
+	Source      string    // source name from the config
+	Path        string    // path relative to the source root, always slash-separated
+	Size        int64     // bytes, as found
+	ModTime     time.Time // as found
+	SHA256      string    // hex, once known (optional)
+	Kind        Kind
+	State       State
+	Attempts    int       // consecutive failures at the current step
+	NextAttempt time.Time // when the job is next due; zero means now, ahead of every job with a time
+	LastError   string    // last transient error, for status
+	Reason      string    // why Parked or Skipped
+	Meta        []byte    // JSON object of metadata built by the agent; opaque to the store
+	Spool       string    // local copy for remote sources; "" for local ones
+	Presign     *Presign
+	Parent      uint64 // job this one was expanded from (ZIP, manifest); 0 if none
+	Created     time.Time
+	Updated     time.Time
+}
+
+// Lane returns the lane whose pause gate governs j.
+func (j *Job) Lane() Lane { return j.Kind.Lane() }
+
+// validate reports a job the store must not write.
+func (j *Job) validate() error {
+	switch {
+	case !j.State.valid():
+		return fmt.Errorf("invalid state %d", j.State)
+	case !j.Kind.valid():
+		return fmt.Errorf("invalid kind %d", j.Kind)
+	case j.Attempts < 0:
+		return fmt.Errorf("negative attempts %d", j.Attempts)
+	}
+	return nil
+}
+
+// sameIdentity reports whether a and b are the same version of the same file.
+func sameIdentity(a, b *Job) bool {
+	return a.Source == b.Source && a.Path == b.Path && a.Size == b.Size &&
+		nanos(a.ModTime) == nanos(b.ModTime) && nanos(a.Created) == nanos(b.Created) &&
+		a.Parent == b.Parent
+}
+
+// Found is one settled file version offered by a watcher.
+type Found struct {
+	Source  string
+	Path    string // relative to the source root, slash-separated
+	Size    int64
+	ModTime time.Time
+	Kind    Kind
+	Parent  uint64 // the job this file was expanded from (ZIP, manifest); 0 if none
+}
+
+func (f *Found) validate() error {
+	switch {
+	case f.Source == "":
+		return errors.New("empty source name")
+	case f.Path == "":
+		return errors.New("empty path")
+	case strings.IndexByte(f.Source, 0) >= 0:
+		return errors.New("NUL byte in source name")
+	case f.Size < 0:
+		return fmt.Errorf("negative size %d", f.Size)
+	case !f.Kind.valid():
+		return fmt.Errorf("invalid kind %d", f.Kind)
+	}
+	return nil
+}

@@ -1,0 +1,224 @@
+// Package store is vela-agent's durable job queue in a bbolt file.
+//
+// A job is one version of one file. Watchers offer settled files with
+// [Store.Add]; workers take due jobs with [Store.Claim], record each step
+// with [Store.Save] before its side effect, and hand the job back with
+// [Store.Release]. Every change is committed (fsynced) before the method
+// returns.
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// schemaVersion is the layout of the state file this build reads and
+// writes. Raise it, and migrate in Open, whenever a bucket, a key or a record
+// changes in a way an older build would misread.
+const schemaVersion = 1
+
+// The state file holds the buckets below. All integers in keys and values
+// are 8-byte big-endian, so keys sort by number; times are [nanos], clamped
+// to 0 in keys (dueTime, endTime). These invariants hold after every
+// committed transaction. putJob and deleteJob (index.go) are the only code
+// that writes jobs, their index entries and the counters; [Store.Check]
+// verifies all of it.
+var (
+	// meta: "schema" -> schemaVersion of the writer.
+	bucketMeta = []byte("meta")
+	// jobs: id -> job record (record.go). The bucket's sequence is the last
+	// id handed out: ids only grow and are never reused, even after Prune.
+	bucketJobs = []byte("jobs")
+	// state: state(1)|id -> empty, for every job.
+	bucketState = []byte("state")
+	// due: lane(1)|dueTime(NextAttempt)|id -> empty, for every Active job
+	// and no other job.
+	bucketDue = []byte("due")
+	// ended: endTime(Updated)|id -> empty, for every Done or Skipped job and
+	// no other job: the retention index Prune walks.
+	bucketEnded = []byte("ended")
+	// counts: state(1) -> number of jobs in that state.
+	bucketCounts = []byte("counts")
+	// seen: source NUL path -> size|nanos(ModTime)|id: the latest version
+	// known of the file and the job made for it. Entries are never deleted,
+	// so a pruned file is never uploaded again; the id may name a pruned job.
+	bucketSeen = []byte("seen")
+	// gates: name -> gate record (record.go).
+	bucketGates = []byte("gates")
+
+	allBuckets = [][]byte{bucketMeta, bucketJobs, bucketState, bucketDue, bucketEnded, bucketCounts, bucketSeen, bucketGates}
+
+	keySchema = []byte("schema")
+)
+
+// batchDelay is how long a Save or Release that joins a batch waits for
+// others to share its transaction and fsync. A package variable so tests
+// can change it.
+var batchDelay = 2 * time.Millisecond
+
+// Options configure Open.
+type Options struct {
+	Timeout  time.Duration    // how long to wait for the file lock; default 1s
+	ReadOnly bool             // for `vela-agent status` when no agent runs
+	Now      func() time.Time // injected clock; default time.Now
+}
+
+// ErrLocked is wrapped by the error Open returns when another process holds
+// the state file.
+var ErrLocked = errors.New("state file locked")
+
+// ErrNotFound is wrapped by the errors about a job that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// lockedError says which state directory is in use and what to do.
+type lockedError struct{ dir string }
+
+func (e *lockedError) Error() string {
+	return fmt.Sprintf("the state directory %s is in use by another vela-agent process (stop it first, or point state_dir elsewhere)", e.dir)
+}
+
+func (e *lockedError) Unwrap() error { return ErrLocked }
+
+// Store is the job queue. Its methods are safe for concurrent use.
+type Store struct {
+	db       *bolt.DB
+	path     string
+	now      func() time.Time
+	readOnly bool
+
+	// mu guards claimed. Claim, NextDue, Add, Requeue and Prune hold it
+	// across their whole transaction, so the claims they see cannot change
+	// under them: a job is either claimed, and then written only by its
+	// claimer through Save and Release, or unclaimed, and then written only
+	// under mu.
+	mu sync.Mutex
+	// claimed holds the ids of the jobs handed out by Claim and not yet
+	// released. Claims live in memory only, never in the file: bbolt's
+	// exclusive file lock admits one process per state file, and the lock
+	// dies with the process, so after a crash nothing persisted can be left
+	// claimed. That is the whole of the "reclaim at start-up".
+	claimed map[uint64]struct{}
+
+	// saving counts the Saves and Releases in flight.
+	saving atomic.Int32
+}
+
+// Open opens the state file at path, creating it (mode 0600) and its
+// directory (mode 0700) when missing. It fails after o.Timeout with an error
+// wrapping ErrLocked if another process has the file open for writing, and
+// refuses a file written by a newer schema.
+//
+// With o.ReadOnly, Open takes a shared lock, creates nothing and fails if the
+// file does not exist; methods that write return an error.
+func Open(path string, o Options) (*Store, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	dir := filepath.Dir(path)
+	if !o.ReadOnly {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("open state file %s: %w", path, err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:  o.Timeout,
+		ReadOnly: o.ReadOnly,
+		// The hashmap freelist allocates in constant time however
+		// fragmented a large file becomes after pruning.
+		FreelistType: bolt.FreelistMapType,
+	})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, &lockedError{dir: dir}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	db.MaxBatchDelay = batchDelay
+	s := &Store{
+		db:       db,
+		path:     path,
+		now:      o.Now,
+		readOnly: o.ReadOnly,
+		claimed:  make(map[uint64]struct{}),
+	}
+	if err := s.initSchema(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// initSchema checks the schema of the file and creates the buckets of a new
+// one. It writes only to a new file, so opening an existing one costs no
+// fsync.
+func (s *Store) initSchema() error {
+	var fresh bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			empty := true
+			_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+			if !empty {
+				return errors.New("not a vela-agent state file (no schema version)")
+			}
+			fresh = true
+			return nil
+		}
+		v := meta.Get(keySchema)
+		if len(v) != 8 {
+			return fmt.Errorf("%w: schema version of %d bytes", ErrCorrupt, len(v))
+		}
+		switch n := binary.BigEndian.Uint64(v); {
+		case n > schemaVersion:
+			return fmt.Errorf("written by a newer vela-agent: schema %d, this build knows %d", n, schemaVersion)
+		case n < schemaVersion:
+			// No older schema has existed yet; a migration goes here.
+			return fmt.Errorf("unknown schema %d, this build knows %d", n, schemaVersion)
+		}
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("%w: bucket %q missing", ErrCorrupt, name)
+			}
+		}
+		return nil
+	})
+	if err != nil || !fresh {
+		return err
+	}
+	if s.readOnly {
+		return errors.New("the state file is empty: no agent has run with it yet")
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %q: %w", name, err)
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion))
+	})
+}
+
+// Close closes the state file. Claims end with it.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close state file %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path returns the path of the state file.
+func (s *Store) Path() string { return s.path }
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), v) }

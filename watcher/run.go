@@ -1,0 +1,673 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Tunables; variables so that tests can change them.
+var (
+	// maxBatch caps the files in one send on the out channel.
+	maxBatch = 5000
+	// eventDelay is how long events are gathered before the paths they name
+	// are checked, so that a burst of writes costs one Lstat.
+	eventDelay = 200 * time.Millisecond
+	// maxDirty caps the paths waiting for a check; beyond it the watcher
+	// does a full scan instead.
+	maxDirty = 10000
+)
+
+// entry is what the watcher remembers of one file.
+type entry struct {
+	size  int64
+	mtime int64         // ModTime().UnixNano()
+	seen  time.Duration // when this size and mtime were first observed, since the run started
+	gen   uint32        // the scan that last saw the file
+	sent  bool          // this size and mtime were offered
+}
+
+// check is a file to look at again once it may have settled.
+type check struct {
+	rel  string
+	seen time.Duration // entry.seen when queued; a different value means the item is stale
+}
+
+// fifo is the queue of settle checks. Items are appended in the order files
+// are observed, so the head is the earliest one due.
+type fifo struct {
+	items []check
+	head  int
+}
+
+func (q *fifo) push(c check) { q.items = append(q.items, c) }
+
+func (q *fifo) peek() (check, bool) {
+	if q.head == len(q.items) {
+		return check{}, false
+	}
+	return q.items[q.head], true
+}
+
+func (q *fifo) pop() {
+	q.items[q.head] = check{}
+	q.head++
+	switch {
+	case q.head == len(q.items) && cap(q.items) > 1024:
+		q.items, q.head = nil, 0 // let a big first scan's queue go
+	case q.head == len(q.items):
+		q.items, q.head = q.items[:0], 0
+	case q.head > 1024 && 2*q.head > len(q.items):
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+}
+
+// run is the state of one call to Run. It is owned by the goroutine running
+// Run: nothing else reads or writes it.
+//
+// Invariants: every entry with !sent has an item in pending carrying its
+// seen (when Settle > 0); watched holds exactly the folders with a live
+// fsnotify watch added by this run (fsw != nil), or is empty.
+type run struct {
+	w         *Local
+	out       chan<- []File
+	root      string
+	settle    time.Duration
+	slack     time.Duration // added to settle timer deadlines so one tick settles many files
+	pollEvery time.Duration
+	start     time.Time
+
+	files   map[string]entry // by relative path
+	pending fifo
+	gen     uint32
+	failed  map[string]struct{} // relative folders the current scan could not read
+	batch   []File
+	warned  map[string]struct{} // keys of problems already logged at warn level
+
+	fsw      *fsnotify.Watcher // nil when polling
+	events   <-chan fsnotify.Event
+	errs     <-chan error
+	limit    int                 // fs.inotify.max_user_watches, if known
+	budget   int                 // folders we may watch; -1 = no limit
+	watched  map[string]uint32   // watched folder (absolute) -> gen of the scan that last saw it
+	dirty    map[string]struct{} // absolute paths named by events or Forget, to check
+	goneDirs map[string]struct{} // watched folders removed or renamed since the last check
+
+	scanT, settleT, dirtyT *time.Timer
+	settleArmed            bool
+	settleAt               time.Duration
+}
+
+// Run watches until ctx is done and sends the settled files to out, in
+// batches: one per scan, settle tick or event check, split at 5,000 files.
+// The receiver owns each batch. A file is sent once per Run for each size
+// and modification time it settles with; a file that vanishes is forgotten
+// and offered again if it comes back. Every send also waits on ctx.
+//
+// Run returns nil once ctx is done, after stopping everything it started. It
+// returns an error only when called while another Run of w is active.
+func (w *Local) Run(ctx context.Context, out chan<- []File) error {
+	if !w.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("watcher %s: already running", w.opts.Name)
+	}
+	defer w.running.Store(false)
+	select { // requests made before this run are moot: it starts afresh
+	case <-w.rescan:
+	default:
+	}
+	w.takeForgets()
+
+	r := &run{
+		w:         w,
+		out:       out,
+		root:      w.opts.Root,
+		settle:    w.opts.Settle,
+		slack:     min(w.opts.Settle/10, time.Second),
+		pollEvery: w.pollInterval(),
+		start:     w.now(),
+		files:     make(map[string]entry),
+		failed:    make(map[string]struct{}),
+		warned:    make(map[string]struct{}),
+		budget:    -1,
+		watched:   make(map[string]uint32),
+		dirty:     make(map[string]struct{}),
+		goneDirs:  make(map[string]struct{}),
+		scanT:     time.NewTimer(0), // the first full scan runs at once
+		settleT:   time.NewTimer(time.Hour),
+		dirtyT:    time.NewTimer(time.Hour),
+	}
+	r.settleT.Stop()
+	r.dirtyT.Stop()
+	defer func() {
+		r.scanT.Stop()
+		r.settleT.Stop()
+		r.dirtyT.Stop()
+		r.closeEvents()
+	}()
+	if w.opts.Poll {
+		w.setMode(ModePolling, "configured (poll)")
+	} else {
+		r.startEvents()
+	}
+
+	err := r.loop(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// loop is the only place the run's state changes. Its helpers return an
+// error only when ctx is done.
+func (r *run) loop(ctx context.Context) error {
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.scanT.C:
+			err = r.fullScan(ctx)
+		case <-r.w.rescan:
+			err = r.fullScan(ctx)
+		case ev, ok := <-r.events:
+			if ok {
+				r.onEvent(ev)
+			} else {
+				r.toPolling("file watcher stopped", "file watcher stopped; polling instead")
+			}
+		case e, ok := <-r.errs:
+			if ok {
+				err = r.onWatchError(ctx, e)
+			} else {
+				r.toPolling("file watcher stopped", "file watcher stopped; polling instead")
+			}
+		case <-r.dirtyT.C:
+			err = r.checkDirty(ctx)
+		case <-r.settleT.C:
+			r.settleArmed = false
+			err = r.settleDue(ctx)
+		case <-r.w.wake:
+			r.forget(r.w.takeForgets())
+		}
+		if err == nil {
+			err = r.send(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		r.armSettle()
+	}
+}
+
+// elapsed is the run's clock: time since Run started.
+func (r *run) elapsed() time.Duration { return r.w.now().Sub(r.start) }
+
+// abs turns a relative slash-separated path into an absolute OS path.
+func (r *run) abs(rel string) string { return filepath.Join(r.root, filepath.FromSlash(rel)) }
+
+// rel turns an absolute OS path into a relative slash-separated one; false
+// if it is not inside Root.
+func (r *run) rel(abs string) (string, bool) {
+	rel, err := filepath.Rel(r.root, abs)
+	if err != nil || !filepath.IsLocal(rel) {
+		return "", false
+	}
+	return filepath.ToSlash(rel), true
+}
+
+// warn logs a problem at warn level the first time key is reported, and at
+// debug level after that until clearWarn(key): one line per problem, not one
+// per retry.
+func (r *run) warn(key, msg string, args ...any) {
+	if _, ok := r.warned[key]; ok {
+		r.w.log.Debug(msg, args...)
+		return
+	}
+	r.warned[key] = struct{}{}
+	r.w.log.Warn(msg, args...)
+}
+
+// clearWarn reports whether the problem key had been warned about, and
+// forgets it.
+func (r *run) clearWarn(key string) bool {
+	if _, ok := r.warned[key]; !ok {
+		return false
+	}
+	delete(r.warned, key)
+	return true
+}
+
+// startEvents creates the fsnotify watcher, or switches to polling if that
+// fails. Folders are added to it by the scans.
+func (r *run) startEvents() {
+	limit, known := maxWatches()
+	r.limit, r.budget = limit, watchBudget(limit, known)
+	fsw, err := fsnotify.NewWatcher()
+	if err != nil {
+		if isInstanceLimit(err) {
+			r.toPolling("too many inotify instances",
+				"cannot create a file watcher: too many inotify instances; polling instead (raise fs.inotify.max_user_instances)",
+				"err", err)
+			return
+		}
+		r.toPolling("file watcher unavailable: "+err.Error(), "cannot create a file watcher; polling instead", "err", err)
+		return
+	}
+	r.fsw, r.events, r.errs = fsw, fsw.Events, fsw.Errors
+	r.w.setMode(ModeEvents, fmt.Sprintf("fsnotify events and a full scan every %v", r.w.opts.RescanInterval))
+}
+
+// closeEvents stops the fsnotify watcher, if any, and forgets its watches.
+func (r *run) closeEvents() {
+	if r.fsw == nil {
+		return
+	}
+	if err := r.fsw.Close(); err != nil {
+		r.w.log.Debug("close file watcher", "err", err)
+	}
+	r.fsw, r.events, r.errs = nil, nil, nil
+	clear(r.watched)
+	clear(r.goneDirs)
+}
+
+// toPolling switches this run to polling for good, logging msg once.
+func (r *run) toPolling(reason, msg string, args ...any) {
+	r.closeEvents()
+	r.w.setMode(ModePolling, reason)
+	r.w.log.Warn(msg, append(args, "poll_every", r.pollEvery)...)
+	r.scanT.Reset(r.pollEvery)
+}
+
+// scanEvery is the time from one full scan to the next.
+func (r *run) scanEvery() time.Duration {
+	if r.fsw == nil {
+		return r.pollEvery
+	}
+	if _, down := r.failed["."]; down {
+		return r.pollEvery // no events come from a missing root
+	}
+	return r.w.opts.RescanInterval
+}
+
+// onWatchError handles an error from fsnotify: events may have been lost, so
+// the watcher is renewed (its watches may now name the wrong folders) and
+// the tree scanned.
+func (r *run) onWatchError(ctx context.Context, err error) error {
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		r.warn("overflow", "file events overflowed; rescanning (raise fs.inotify.max_queued_events if this repeats)")
+	} else {
+		r.warn("watcherr", "file watcher error; rescanning", "err", err)
+	}
+	r.closeEvents()
+	r.startEvents()
+	return r.fullScan(ctx)
+}
+
+// onEvent marks the path an event names for a check. The event's type is
+// only used to notice watched folders that went away.
+func (r *run) onEvent(ev fsnotify.Event) {
+	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		if _, ok := r.watched[ev.Name]; ok {
+			r.goneDirs[ev.Name] = struct{}{}
+		}
+	}
+	if ev.Name != r.root && Ignored(filepath.Base(ev.Name)) {
+		return
+	}
+	r.markDirty(ev.Name)
+}
+
+func (r *run) markDirty(abs string) {
+	if len(r.dirty) >= maxDirty {
+		clear(r.dirty)
+		r.scanT.Reset(0)
+		return
+	}
+	if len(r.dirty) == 0 {
+		r.dirtyT.Reset(eventDelay)
+	}
+	r.dirty[abs] = struct{}{}
+}
+
+// forget drops paths from memory and checks them soon.
+func (r *run) forget(paths []string) {
+	for _, rel := range paths {
+		if !filepath.IsLocal(filepath.FromSlash(rel)) {
+			continue
+		}
+		delete(r.files, rel)
+		r.markDirty(r.abs(rel))
+	}
+}
+
+// dropGoneWatches removes the watches of folders that were removed or
+// renamed, and of everything below them, so that a folder now at one of
+// those paths gets a fresh watch.
+func (r *run) dropGoneWatches() {
+	if len(r.goneDirs) == 0 {
+		return
+	}
+	for dir := range r.watched {
+		for d := dir; ; {
+			if _, ok := r.goneDirs[d]; ok {
+				r.unwatch(dir)
+				break
+			}
+			parent := filepath.Dir(d)
+			if parent == d || d == r.root {
+				break
+			}
+			d = parent
+		}
+	}
+	clear(r.goneDirs)
+}
+
+func (r *run) unwatch(dir string) {
+	delete(r.watched, dir)
+	// The watch is usually gone already (the folder was deleted).
+	_ = r.fsw.Remove(dir)
+}
+
+// checkDirty looks at the paths named by events and Forget.
+func (r *run) checkDirty(ctx context.Context) error {
+	r.dropGoneWatches()
+	for abs := range r.dirty {
+		delete(r.dirty, abs)
+		if err := r.checkPath(ctx, abs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPath looks at one path: a new folder is watched and scanned, a file
+// observed, anything gone forgotten.
+func (r *run) checkPath(ctx context.Context, abs string) error {
+	rel, ok := r.rel(abs)
+	if !ok {
+		return nil
+	}
+	if rel == "." {
+		r.scanT.Reset(0) // Root itself changed (deleted, renamed, remounted)
+		return nil
+	}
+	if !r.w.opts.Recursive && path.Dir(rel) != "." {
+		return nil
+	}
+	info, err := os.Lstat(abs)
+	if err != nil {
+		delete(r.files, rel)
+		return nil
+	}
+	name := info.Name()
+	switch {
+	case info.IsDir():
+		if _, ok := r.watched[abs]; ok || !r.w.opts.Recursive || !r.w.rules.wantDir(rel, name) {
+			return nil
+		}
+		return r.scanDir(ctx, abs, rel)
+	case info.Mode().IsRegular():
+		if r.w.rules.wantFile(rel, name) && r.observe(rel, info) {
+			r.offer(rel, abs, info)
+		}
+		return r.sendFull(ctx)
+	default:
+		delete(r.files, rel)
+		return nil
+	}
+}
+
+// fullScan walks the whole tree, then forgets the files it did not see.
+func (r *run) fullScan(ctx context.Context) error {
+	started := time.Now()
+	r.dropGoneWatches()
+	r.gen++
+	clear(r.failed)
+	err := r.scanDir(ctx, r.root, ".")
+	r.scanT.Reset(r.scanEvery())
+	if err != nil {
+		return err
+	}
+	if _, down := r.failed["."]; down {
+		// Keep the memory of sent files: the share may just be offline.
+		// The watches are dead; a returning Root is watched afresh.
+		for dir := range r.watched {
+			r.unwatch(dir)
+		}
+		return nil
+	}
+	r.sweep()
+	if err := r.send(ctx); err != nil {
+		return err
+	}
+	r.w.log.Debug("scanned", "files", len(r.files), "folders", len(r.watched), "took", time.Since(started))
+	return nil
+}
+
+// sweep forgets the files and watches the last full scan did not see,
+// except below folders it could not read.
+func (r *run) sweep() {
+	for rel, e := range r.files {
+		if e.gen != r.gen && !r.belowFailed(rel) {
+			delete(r.files, rel)
+		}
+	}
+	for dir, gen := range r.watched {
+		if gen != r.gen {
+			r.unwatch(dir)
+		}
+	}
+}
+
+func (r *run) belowFailed(rel string) bool {
+	if len(r.failed) == 0 {
+		return false
+	}
+	for d := path.Dir(rel); ; d = path.Dir(d) {
+		if _, ok := r.failed[d]; ok {
+			return true
+		}
+		if d == "." {
+			return false
+		}
+	}
+}
+
+// scanDir observes the files of the folder abs (rel relative to Root) and,
+// if recursive, of its subfolders. A folder is watched before it is read, so
+// a file created meanwhile is caught by the read or by an event.
+func (r *run) scanDir(ctx context.Context, abs, rel string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.watch(abs, rel)
+	entries, err := os.ReadDir(abs)
+	switch {
+	case err != nil:
+		r.readFailed(abs, rel, err)
+	case rel == "." && r.clearWarn("dir:."):
+		r.w.log.Info("root folder available again", "root", abs)
+	case r.clearWarn("dir:" + rel):
+		r.w.log.Info("folder readable again", "folder", abs)
+	}
+	for _, d := range entries {
+		name := d.Name()
+		child := name
+		if rel != "." {
+			child = rel + "/" + name
+		}
+		// Symbolic links are neither dirs nor regular files here: skipped.
+		switch t := d.Type(); {
+		case t.IsDir():
+			if !r.w.opts.Recursive || !r.w.rules.wantDir(child, name) {
+				continue
+			}
+			if err := r.scanDir(ctx, filepath.Join(abs, name), child); err != nil {
+				return err
+			}
+		case t.IsRegular():
+			if !r.w.rules.wantFile(child, name) {
+				continue
+			}
+			info, err := d.Info()
+			if err != nil || !info.Mode().IsRegular() {
+				continue // gone or replaced since the listing
+			}
+			if r.observe(child, info) {
+				r.offer(child, filepath.Join(abs, name), info)
+				if err := r.sendFull(ctx); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// readFailed records and reports a folder that could not be read.
+func (r *run) readFailed(abs, rel string, err error) {
+	if rel != "." && errors.Is(err, fs.ErrNotExist) {
+		return // removed while scanning: its files are rightly forgotten
+	}
+	r.failed[rel] = struct{}{}
+	if rel == "." {
+		r.warn("dir:.", "root folder unavailable; retrying", "root", abs, "retry_every", r.pollEvery, "err", err)
+		return
+	}
+	r.warn("dir:"+rel, "cannot read folder; skipping it", "folder", abs, "err", err)
+}
+
+// watch adds an fsnotify watch on a folder, unless polling. Reaching the
+// watch limit switches the run to polling.
+func (r *run) watch(abs, rel string) {
+	if r.fsw == nil {
+		return
+	}
+	if _, ok := r.watched[abs]; ok {
+		r.watched[abs] = r.gen
+		return
+	}
+	if r.budget >= 0 && len(r.watched) >= r.budget {
+		r.toPolling(fmt.Sprintf("inotify watch limit too low: fs.inotify.max_user_watches=%d, tree has more than %d folders", r.limit, r.budget),
+			"too many folders for the inotify watch limit; polling instead ("+raiseWatchesHint+")",
+			"max_user_watches", r.limit, "folders_over", r.budget)
+		return
+	}
+	err := r.fsw.Add(abs)
+	switch {
+	case err == nil:
+		r.watched[abs] = r.gen
+	case isWatchLimit(err):
+		r.toPolling(fmt.Sprintf("inotify watch limit reached after %d folders", len(r.watched)),
+			"inotify watch limit reached; polling instead ("+raiseWatchesHint+")",
+			"folder", abs, "folders_watched", len(r.watched), "err", err)
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
+		// Reading the folder reports it.
+	default:
+		r.warn("watch:"+rel, "cannot watch folder; rescans still find its files", "folder", abs, "err", err)
+	}
+}
+
+// observe records an observation of the file at rel and reports whether it
+// has now settled and is to be offered.
+func (r *run) observe(rel string, info fs.FileInfo) bool {
+	size, mtime := info.Size(), info.ModTime().UnixNano()
+	now := r.elapsed()
+	e, ok := r.files[rel]
+	if !ok || e.size != size || e.mtime != mtime {
+		e = entry{size: size, mtime: mtime, seen: now}
+		if r.settle > 0 {
+			r.pending.push(check{rel: rel, seen: now})
+		}
+	}
+	e.gen = r.gen
+	offer := !e.sent && now-e.seen >= r.settle
+	if offer {
+		e.sent = true
+	}
+	r.files[rel] = e
+	return offer
+}
+
+// settleDue rechecks the files whose settle time has passed.
+func (r *run) settleDue(ctx context.Context) error {
+	now := r.elapsed()
+	for {
+		c, ok := r.pending.peek()
+		if !ok || c.seen+r.settle > now {
+			return nil
+		}
+		r.pending.pop()
+		if e, ok := r.files[c.rel]; !ok || e.sent || e.seen != c.seen {
+			continue // stale: forgotten, offered or changed since
+		}
+		abs := r.abs(c.rel)
+		info, err := os.Lstat(abs)
+		if err != nil || !info.Mode().IsRegular() {
+			delete(r.files, c.rel)
+			continue
+		}
+		if r.observe(c.rel, info) {
+			r.offer(c.rel, abs, info)
+			if err := r.sendFull(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// armSettle sets the settle timer for the earliest pending check.
+func (r *run) armSettle() {
+	c, ok := r.pending.peek()
+	if !ok {
+		return
+	}
+	at := c.seen + r.settle + r.slack
+	if r.settleArmed && r.settleAt <= at {
+		return
+	}
+	r.settleT.Reset(at - r.elapsed())
+	r.settleArmed, r.settleAt = true, at
+}
+
+func (r *run) offer(rel, abs string, info fs.FileInfo) {
+	r.batch = append(r.batch, File{
+		Source:  r.w.opts.Name,
+		Path:    rel,
+		Abs:     abs,
+		Size:    info.Size(),
+		ModTime: info.ModTime(),
+	})
+}
+
+// sendFull sends the batch if it is full.
+func (r *run) sendFull(ctx context.Context) error {
+	if len(r.batch) < maxBatch {
+		return nil
+	}
+	return r.send(ctx)
+}
+
+// send hands the batch, if any, to the receiver.
+func (r *run) send(ctx context.Context) error {
+	if len(r.batch) == 0 {
+		return nil
+	}
+	select {
+	case r.out <- r.batch:
+		r.batch = nil
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

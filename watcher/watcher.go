@@ -1,0 +1,298 @@
+// Package watcher finds settled files in local folders: fsnotify events as
+// hints, periodic full scans as the truth.
+//
+// A [Local] watches one folder tree. Events only say where to look; whether a
+// file is offered is decided from os.Lstat results alone (size and
+// modification time), so a lost, merged or misread event costs latency, never
+// a file: the full scan at start and every RescanInterval reconciles
+// everything. Where events cannot be had (Options.Poll, fsnotify unavailable,
+// the inotify watch limit too low for the tree) the watcher polls with full
+// scans instead.
+//
+// What is never offered: symbolic links (to files or folders, so nothing
+// outside Root is ever reached; Root itself may be a link), anything that is
+// not a regular file, and files and folders named by [IgnoredPrefixes] and
+// [IgnoredSuffixes] (temporary, partial and hidden ones).
+package watcher
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Modes reported by [Local.Mode].
+const (
+	ModeEvents  = "events"  // fsnotify events plus periodic full scans
+	ModePolling = "polling" // full scans only
+)
+
+// DefaultRescanInterval is the full scan period used when
+// Options.RescanInterval is zero.
+const DefaultRescanInterval = 10 * time.Minute
+
+// minPollInterval is the shortest period between the full scans of a polling
+// source, whatever Settle is (unless RescanInterval is shorter still).
+const minPollInterval = time.Second
+
+// IgnoredPrefixes and IgnoredSuffixes name the files and folders the watcher
+// never offers or enters: hidden ones ("."), Office lock files ("~$") and the
+// partial files of downloaders and copy tools. Names are compared
+// case-insensitively, so entries must be lower case. Change them only while
+// no Run is active.
+var (
+	IgnoredPrefixes = []string{".", "~$"}
+	IgnoredSuffixes = []string{".tmp", ".part", ".partial", ".crdownload", ".filepart"}
+)
+
+// File is a settled file: its size and modification time were seen
+// unchanged across observations at least Options.Settle apart.
+type File struct {
+	Source  string    // Options.Name
+	Path    string    // relative to Root, slash-separated
+	Abs     string    // absolute OS path
+	Size    int64     // bytes
+	ModTime time.Time // modification time
+}
+
+// Options configure a [Local] watcher.
+type Options struct {
+	// Name identifies the source in every File and log line.
+	Name string
+	// Root is the absolute path of the folder to watch. It need not exist
+	// yet: a missing or unreadable Root is retried on every scan, which runs
+	// at the polling period meanwhile.
+	Root string
+	// Recursive also watches the subfolders of Root, at any depth.
+	Recursive bool
+	// Include lists patterns of files to offer; empty means every file.
+	// Patterns have path.Match syntax on every OS (so a backslash escapes
+	// the next character) and match case-insensitively: against the file's
+	// base name, or, when the pattern contains "/", against its
+	// slash-separated path relative to Root.
+	Include []string
+	// Exclude lists patterns, as Include, of files not to offer; Exclude
+	// wins over Include. A folder whose name (or relative path) matches an
+	// Exclude pattern is not entered at all.
+	Exclude []string
+	// Settle is how long a file must stay unchanged: it is offered once its
+	// size and modification time were seen identical in two observations at
+	// least Settle apart. Zero offers a file the first time it is seen.
+	Settle time.Duration
+	// RescanInterval is the period of full scans; the first one runs at
+	// start. Zero means DefaultRescanInterval.
+	RescanInterval time.Duration
+	// Poll disables fsnotify. Files are then found by full scans every
+	// Settle, but at most once a second and at least every RescanInterval:
+	// a settling file is rechecked on its own, so scanning more often than
+	// Settle would only find new files sooner while costing a walk of the
+	// whole tree each time. Use it for network shares, which often deliver
+	// no events.
+	Poll bool
+	// Logger receives the warnings; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock used to time Settle; nil means time.Now.
+	Now func() time.Time
+}
+
+// Local watches one local folder tree. Create it with [New]; its methods may
+// be called from any goroutine.
+type Local struct {
+	opts    Options
+	rules   rules
+	log     *slog.Logger
+	now     func() time.Time
+	running atomic.Bool
+
+	rescan chan struct{} // capacity 1: a pending full-scan request
+	wake   chan struct{} // capacity 1: forgets is not empty
+
+	mu      sync.Mutex // guards the fields below
+	mode    string
+	reason  string
+	forgets []string // paths passed to Forget, not yet taken by Run
+}
+
+// New checks o and returns a watcher for it. It does not check that Root
+// exists: Run retries a missing Root on every scan.
+func New(o Options) (*Local, error) {
+	if o.Name == "" {
+		return nil, errors.New("watcher: name is empty")
+	}
+	if !filepath.IsAbs(o.Root) {
+		return nil, fmt.Errorf("watcher %s: root %q is not an absolute path", o.Name, o.Root)
+	}
+	o.Root = filepath.Clean(o.Root)
+	if o.Settle < 0 {
+		return nil, fmt.Errorf("watcher %s: settle %v is negative", o.Name, o.Settle)
+	}
+	if o.RescanInterval < 0 {
+		return nil, fmt.Errorf("watcher %s: rescan interval %v is negative", o.Name, o.RescanInterval)
+	}
+	if o.RescanInterval == 0 {
+		o.RescanInterval = DefaultRescanInterval
+	}
+	include, err := compile(o.Include)
+	if err != nil {
+		return nil, fmt.Errorf("watcher %s: include: %w", o.Name, err)
+	}
+	exclude, err := compile(o.Exclude)
+	if err != nil {
+		return nil, fmt.Errorf("watcher %s: exclude: %w", o.Name, err)
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	w := &Local{
+		opts:   o,
+		rules:  rules{include: include, exclude: exclude},
+		log:    logger.With("source", o.Name),
+		now:    now,
+		rescan: make(chan struct{}, 1),
+		wake:   make(chan struct{}, 1),
+		mode:   ModeEvents,
+		reason: "not running",
+	}
+	if o.Poll {
+		w.mode, w.reason = ModePolling, "configured (poll)"
+	}
+	return w, nil
+}
+
+// Rescan asks the running watcher for a full scan now. It never blocks;
+// requests made while one is pending are merged into it.
+func (w *Local) Rescan() {
+	select {
+	case w.rescan <- struct{}{}:
+	default:
+	}
+}
+
+// Forget drops path (as in File.Path) from the memory of what was already
+// sent, so the file is offered again, once settled, if it still exists. It
+// never blocks. Each Run starts with an empty memory, so a Forget made while
+// no Run is active has nothing to do.
+func (w *Local) Forget(path string) {
+	w.mu.Lock()
+	w.forgets = append(w.forgets, path)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeForgets returns the paths passed to Forget since the last call.
+func (w *Local) takeForgets() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.forgets
+	w.forgets = nil
+	return p
+}
+
+// Mode reports how files are found, ModeEvents or ModePolling, and why. A
+// Run that had to fall back to polling polls until it ends; the next Run
+// tries events again.
+func (w *Local) Mode() (mode, reason string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mode, w.reason
+}
+
+func (w *Local) setMode(mode, reason string) {
+	w.mu.Lock()
+	w.mode, w.reason = mode, reason
+	w.mu.Unlock()
+}
+
+// pollInterval is the period of full scans when polling (see Options.Poll).
+func (w *Local) pollInterval() time.Duration {
+	return min(w.opts.RescanInterval, max(w.opts.Settle, minPollInterval))
+}
+
+// Ignored reports whether a file or folder name is one of the temporary,
+// partial or hidden names that are never offered or entered.
+func Ignored(name string) bool {
+	name = strings.ToLower(name)
+	for _, p := range IgnoredPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	for _, s := range IgnoredSuffixes {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// pattern is one Include or Exclude pattern, lower-cased.
+type pattern struct {
+	glob   string
+	onPath bool // match the relative path rather than the base name
+}
+
+// rules decide which files are offered and which folders are entered.
+type rules struct {
+	include, exclude []pattern
+}
+
+func compile(globs []string) ([]pattern, error) {
+	ps := make([]pattern, 0, len(globs))
+	for _, g := range globs {
+		g = strings.ToLower(g)
+		if _, err := path.Match(g, ""); err != nil {
+			return nil, fmt.Errorf("pattern %q: %w", g, err)
+		}
+		ps = append(ps, pattern{glob: g, onPath: strings.Contains(g, "/")})
+	}
+	return ps, nil
+}
+
+// wantFile reports whether the file at rel (slash-separated, relative to
+// Root) with base name name is to be offered.
+func (r *rules) wantFile(rel, name string) bool {
+	if Ignored(name) || matchAny(r.exclude, rel, name) {
+		return false
+	}
+	return len(r.include) == 0 || matchAny(r.include, rel, name)
+}
+
+// wantDir reports whether the folder at rel is to be entered.
+func (r *rules) wantDir(rel, name string) bool {
+	return !Ignored(name) && !matchAny(r.exclude, rel, name)
+}
+
+func matchAny(ps []pattern, rel, name string) bool {
+	if len(ps) == 0 {
+		return false
+	}
+	name = strings.ToLower(name)
+	lrel := ""
+	for _, p := range ps {
+		s := name
+		if p.onPath {
+			if lrel == "" {
+				lrel = strings.ToLower(rel)
+			}
+			s = lrel
+		}
+		if ok, _ := path.Match(p.glob, s); ok {
+			return true
+		}
+	}
+	return false
+}
