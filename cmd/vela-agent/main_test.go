@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // binary is the vela-agent built once for the tests that run it as a
@@ -94,5 +96,21 @@ func TestValidate(t *testing.T) {
 				t.Errorf("panicked:\n%s", out)
 			}
 		})
+	}
+}
+
+func regexpLine(s, pattern string) bool {
+	return regexp.MustCompile(`(?m)^` + pattern + `\s*$`).MatchString(s)
+}
+
+// waitUntil polls cond for up to 30 s.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/vela-agent/vela-agent/agent/vela/velatest"
+)
+
+// env is an emulator and a configuration pointing at it.
+type env struct {
+	srv   *velatest.Server
+	dir   string
+	cfg   string
+	in    string
+	token string
+}
+
+func newEnv(t *testing.T, o velatest.Options) *env {
+	t.Helper()
+	srv, err := velatest.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	dir := t.TempDir()
+	e := &env{srv: srv, dir: dir, cfg: filepath.Join(dir, "vela-agent.yaml"),
+		in: filepath.Join(dir, "in"), token: filepath.Join(dir, "tokens", "refresh_token")}
+	conf := fmt.Sprintf(`api:
+  base_url: %s
+  org_id: org-test
+  refresh_token_file: %s
+  timeout: 2s
+  allocation_recheck: 1h
+state_dir: %s
+sources:
+  - name: calls
+    path: %s
+upload:
+  retry_min: 50ms
+  retry_max: 500ms
+status:
+  listen: ""
+`, srv.URL(), e.token, filepath.Join(dir, "state"), e.in)
+	if err := os.WriteFile(e.cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(e.in, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) writeToken(t *testing.T) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(e.token), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.token, []byte(e.srv.RefreshToken()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFiles(t *testing.T, dir string, n int) []string {
+	t.Helper()
+	var paths []string
+	for i := 0; i < n; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("sub%d", i%2), fmt.Sprintf("push_%d.wav", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, bytes.Repeat([]byte{byte(i)}, 10_000+i), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	return paths
+}
+
+func TestPush(t *testing.T) {
+	e := newEnv(t, velatest.Options{})
+	e.writeToken(t)
+	src := filepath.Join(e.dir, "batch")
+	writeFiles(t, src, 3)
+	os.WriteFile(filepath.Join(src, "notes.txt"), []byte("not a recording"), 0o644)
+
+	code, out := run(t, "push", "-q", "-c", e.cfg, src)
+	if code != 0 {
+		t.Fatalf("push exited %d:\n%s", code, out)
+	}
+	if n := len(e.srv.Objects()); n != 3 {
+		t.Errorf("stored %d objects, want 3:\n%s", n, out)
+	}
+	if c := strings.Count(out, ": uploaded"); c != 3 {
+		t.Errorf("%d files reported uploaded, want 3:\n%s", c, out)
+	}
+
+	// The same versions again: nothing new is uploaded.
+	code, out = run(t, "push", "-q", "-c", e.cfg, src)
+	if code != 0 || len(e.srv.Objects()) != 3 || e.srv.Count(velatest.OpPresign) != 3 {
+		t.Errorf("second push: exit %d, %d objects, %d presigns:\n%s", code, len(e.srv.Objects()), e.srv.Count(velatest.OpPresign), out)
+	}
+
+	// status reads the state file of the stopped agent.
+	code, out = run(t, "status", "-c", e.cfg)
+	if code != 0 || !strings.Contains(out, "not running") || !regexpLine(out, `done\s+3`) {
+		t.Errorf("status: exit %d:\n%s", code, out)
+	}
+}
+
+func TestPushPausedExitsNonZero(t *testing.T) {
+	e := newEnv(t, velatest.Options{Allocation: 1})
+	e.writeToken(t)
+	src := filepath.Join(e.dir, "batch")
+	writeFiles(t, src, 3)
+	code, out := run(t, "push", "-q", "-c", e.cfg, src)
+	if code != 1 || !strings.Contains(out, "Allocation exceeded") {
+		t.Errorf("push exited %d, want 1 with the reason:\n%s", code, out)
+	}
+	code, out = run(t, "status", "-c", e.cfg)
+	if code != 0 || !strings.Contains(out, "PAUSED (calls)") {
+		t.Errorf("status after a pause: exit %d:\n%s", code, out)
+	}
+}
+
+func TestPushWithoutTokenSaysLogin(t *testing.T) {
+	e := newEnv(t, velatest.Options{})
+	src := filepath.Join(e.dir, "batch")
+	writeFiles(t, src, 1)
+	code, out := run(t, "push", "-q", "-c", e.cfg, src)
+	if code == 0 || !strings.Contains(out, "vela-agent login") {
+		t.Errorf("push without a token: exit %d, want the login hint:\n%s", code, out)
+	}
+}
+
+func TestLogin(t *testing.T) {
+	e := newEnv(t, velatest.Options{})
+	cmd := exec.Command(binary, "login", "-c", e.cfg, "--email", "admin@example.com")
+	cmd.Stdin = strings.NewReader("secret\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("login: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "secret") {
+		t.Errorf("the password was echoed:\n%s", out)
+	}
+	fi, err := os.Stat(e.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode %v, want 0600", fi.Mode().Perm())
+	}
+	// The saved token works: a push goes through with it.
+	src := filepath.Join(e.dir, "batch")
+	writeFiles(t, src, 1)
+	if code, out := run(t, "push", "-q", "-c", e.cfg, src); code != 0 {
+		t.Errorf("push with the saved token: exit %d:\n%s", code, out)
+	}
+
+	// A wrong password fails without saving anything.
+	os.Remove(e.token)
+	cmd = exec.Command(binary, "login", "-c", e.cfg, "--email", "admin@example.com")
+	cmd.Stdin = strings.NewReader("wrong\n")
+	out, err = cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || strings.Contains(string(out), "wrong") {
+		t.Errorf("login with a wrong password: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(e.token); err == nil {
+		t.Error("a token file was written for a failed login")
+	}
+}
+
+func TestSecondProcessRefused(t *testing.T) {
+	e := newEnv(t, velatest.Options{})
+	e.writeToken(t)
+	first := exec.Command(binary, "run", "-c", e.cfg)
+	var firstOut bytes.Buffer
+	first.Stdout, first.Stderr = &firstOut, &firstOut
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { first.Process.Kill(); first.Wait() }()
+	// Wait until the first one holds the state file.
+	waitUntil(t, func() bool { return strings.Contains(firstOut.String(), "vela-agent running") })
+	code, out := run(t, "run", "-c", e.cfg)
+	if code != 1 || !strings.Contains(out, "in use by another vela-agent process") {
+		t.Errorf("second run: exit %d:\n%s", code, out)
+	}
+}
