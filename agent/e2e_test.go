@@ -54,20 +54,22 @@ sources:
     path: {{.In}}
     settle: 300ms
     rescan_interval: 1s
-upload:
+{{.Source}}upload:
   concurrency: 4
   retry_min: 50ms
   retry_max: 500ms
   stall_timeout: 3s
-status:
+{{.Upload}}status:
   listen: ""
 log:
   level: info
 `))
 
 type harnessOptions struct {
-	srv velatest.Options
-	org string // org_id in the config; default the emulator's
+	srv    velatest.Options
+	org    string // org_id in the config; default the emulator's
+	upload string // more lines for the upload section, indented
+	source string // more lines for the source, indented
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -98,7 +100,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	var b strings.Builder
 	must(t, configTemplate.Execute(&b, map[string]string{
 		"URL": srv.URL(), "Org": org, "Token": h.token,
-		"State": filepath.Join(dir, "state"), "In": h.in,
+		"State": filepath.Join(dir, "state"), "In": h.in, "Upload": o.upload, "Source": o.source,
 	}))
 	must(t, os.WriteFile(h.cfgFile, []byte(b.String()), 0o600))
 	return h
@@ -282,4 +284,34 @@ func TestEndToEndVersitygw(t *testing.T) {
 	if got := h.srv.Count(velatest.OpPresign); got != n {
 		t.Errorf("presigns = %d, want %d", got, n)
 	}
+}
+
+func TestAfterUpload(t *testing.T) {
+	t.Run("delete", func(t *testing.T) {
+		h := newHarness(t, harnessOptions{source: "    after_upload: delete\n"})
+		h.start()
+		h.write("x/one.wav", 2000)
+		h.write("two.wav", 2000)
+		h.waitDone(2)
+		h.verify()
+		for _, rel := range []string{"x/one.wav", "two.wav"} {
+			if _, err := os.Stat(filepath.Join(h.in, filepath.FromSlash(rel))); !os.IsNotExist(err) {
+				t.Errorf("%s still there after upload (err %v)", rel, err)
+			}
+		}
+	})
+	t.Run("move", func(t *testing.T) {
+		done := filepath.Join(t.TempDir(), "uploaded")
+		h := newHarness(t, harnessOptions{source: "    after_upload: move:" + done + "\n"})
+		h.start()
+		h.write("x/one.wav", 2000)
+		h.waitDone(1)
+		h.verify()
+		if _, err := os.Stat(filepath.Join(done, "x", "one.wav")); err != nil {
+			t.Errorf("not moved: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(h.in, "x", "one.wav")); !os.IsNotExist(err) {
+			t.Errorf("source file still there (err %v)", err)
+		}
+	})
 }

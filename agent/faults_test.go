@@ -13,6 +13,7 @@ import (
 
 	"github.com/vela-agent/vela-agent/agent"
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
+	"github.com/vela-agent/vela-agent/store"
 )
 
 // Each fault test ends with every file uploaded exactly once.
@@ -219,5 +220,41 @@ func TestDeletedBeforeUploadSkipped(t *testing.T) {
 	must(t, err)
 	if len(jobs) != 1 || !strings.Contains(jobs[0].Reason, "no longer exists") {
 		t.Errorf("jobs = %+v, want one skipped because the file no longer exists", jobs)
+	}
+}
+
+// A file that changes while it is being uploaded is not recorded as
+// uploaded: its new version is queued and uploaded once it settles.
+func TestChangedDuringUploadQueuedAgain(t *testing.T) {
+	h := newHarness(t, harnessOptions{upload: "  bandwidth_limit: 1MB\n"})
+	p := filepath.Join(h.in, "rec.wav")
+	var once sync.Once
+	h.srv.SetHook(velatest.OpUpload, func(*http.Request) {
+		once.Do(func() {
+			f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+			if err == nil {
+				f.Write([]byte("appended while uploading"))
+				f.Close()
+			}
+		})
+	})
+	h.start()
+	h.write("rec.wav", 1_500_000)
+	h.waitDone(1)
+	final, err := os.ReadFile(p)
+	must(t, err)
+	h.mu.Lock()
+	h.files["rec.wav"] = final
+	h.mu.Unlock()
+	// verify finds the final content uploaded exactly once: the cut-short
+	// first attempt stored nothing.
+	h.verify()
+	if got := h.count("skipped"); got != 1 {
+		t.Errorf("skipped = %d, want the first version's job", got)
+	}
+	jobs, err := h.agent.Store().List(store.Skipped, 0, 10)
+	must(t, err)
+	if len(jobs) != 1 || !strings.Contains(jobs[0].Reason, "changed while it was being uploaded") {
+		t.Errorf("skipped jobs = %+v", jobs)
 	}
 }

@@ -252,44 +252,43 @@ func (a *Agent) upload(ctx context.Context, j *store.Job) error {
 	return nil
 }
 
-// finish applies the source's after_upload action: Uploaded -> Done. A
-// file that changed since it was found is never deleted or moved: its new
-// version is queued instead.
+// finish applies the source's after_upload action: Uploaded -> Done. On
+// an error the job stays Uploaded and the action is retried.
 func (a *Agent) finish(j *store.Job) error {
+	if err := a.afterUpload(j); err != nil {
+		return fmt.Errorf("after upload: %w", err)
+	}
 	j.State = store.Done
+	return nil
+}
+
+// afterUpload keeps, deletes or moves the uploaded file. A file that
+// changed since it was found is never deleted or moved: its new version is
+// queued instead.
+func (a *Agent) afterUpload(j *store.Job) error {
 	p, err := a.localPath(j)
 	if err != nil {
 		return nil // nothing left to act on
 	}
 	fi, err := os.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil
-	}
-	if err != nil {
-		j.State = store.Uploaded
-		return fmt.Errorf("after upload: stat %s: %w", p, err)
-	}
-	if !sameVersion(j, fi) {
+	case err != nil:
+		return err
+	case !sameVersion(j, fi):
 		a.changed(j, p, fi)
 		return nil
 	}
 	src := a.sources[j.Source]
-	if src == nil {
-		return nil
-	}
-	action := src.cfg.AfterUpload
 	switch {
-	case action == "delete":
+	case src == nil: // pushed files are kept
+	case src.cfg.AfterUpload == "delete":
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			j.State = store.Uploaded
-			return fmt.Errorf("after upload: delete %s: %w", p, err)
+			return err
 		}
-	case strings.HasPrefix(action, "move:"):
-		dest := filepath.Join(strings.TrimPrefix(action, "move:"), filepath.FromSlash(j.Path))
-		if err := moveFile(p, dest); err != nil {
-			j.State = store.Uploaded
-			return fmt.Errorf("after upload: move %s: %w", p, err)
-		}
+	case src.cfg.MoveDir() != "":
+		return moveFile(p, filepath.Join(src.cfg.MoveDir(), filepath.FromSlash(j.Path)))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"sort"
@@ -56,6 +57,9 @@ func readStatus(ctx context.Context, listen, stateFile string) (st *agent.Status
 		}
 	}
 	s, err := store.Open(stateFile, store.Options{ReadOnly: true, Timeout: 500 * time.Millisecond})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, fmt.Errorf("vela-agent has not run with this configuration yet (no state file at %s)", stateFile)
+	}
 	if errors.Is(err, store.ErrLocked) {
 		return nil, false, fmt.Errorf("an agent is running on %s but its status page (status.listen) is off or unreachable", stateFile)
 	}
