@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
@@ -183,7 +184,7 @@ func TestSecondProcessRefused(t *testing.T) {
 	e := newEnv(t, velatest.Options{})
 	e.writeToken(t)
 	first := exec.Command(binary, "run", "-c", e.cfg)
-	var firstOut bytes.Buffer
+	var firstOut syncBuffer
 	first.Stdout, first.Stderr = &firstOut, &firstOut
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
@@ -195,4 +196,23 @@ func TestSecondProcessRefused(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "in use by another vela-agent process") {
 		t.Errorf("second run: exit %d:\n%s", code, out)
 	}
+}
+
+// syncBuffer is a bytes.Buffer that a child process's output and the test
+// may use at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
