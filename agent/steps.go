@@ -42,6 +42,7 @@ func (e held) Error() string    { return "held until " + e.until.Format(time.RFC
 // that was running.
 func (a *Agent) process(ctx context.Context, j *store.Job) {
 	for j.State.Active() {
+		from, start := j.State, a.now()
 		var err error
 		switch j.State {
 		case store.Queued, store.Staged:
@@ -64,6 +65,10 @@ func (a *Agent) process(ctx context.Context, j *store.Job) {
 			a.log.Error("save job progress", "job", j.ID, "file", j.Path, "err", err)
 			a.release(j)
 			return
+		}
+		if from == store.Presigned && j.State == store.Uploaded {
+			// Logged once committed: the line means the upload counts.
+			a.log.Info("uploaded", "file", j.Path, "bytes", j.Size, "took", a.now().Sub(start).Round(time.Millisecond))
 		}
 	}
 	a.release(j)
@@ -214,7 +219,6 @@ func (a *Agent) upload(ctx context.Context, j *store.Job) error {
 	name := fileName(j)
 	tr := a.track.start(j, name)
 	defer a.track.done(j.ID)
-	start := a.now()
 	_, err = a.up.Post(ctx, form, upload.FileBody(p, name, j.Size), tr.set)
 	var ue *upload.Error
 	switch {
@@ -244,9 +248,7 @@ func (a *Agent) upload(ctx context.Context, j *store.Job) error {
 		return err
 	}
 	a.upPace.Succeeded()
-	elapsed := a.now().Sub(start)
 	a.track.uploaded(j.Size)
-	a.log.Info("uploaded", "file", j.Path, "bytes", j.Size, "took", elapsed.Round(time.Millisecond))
 	j.State, j.Presign = store.Uploaded, nil
 	j.Attempts, j.LastError = 0, ""
 	return nil

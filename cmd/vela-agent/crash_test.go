@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path"
@@ -59,6 +63,7 @@ func TestCrashResume(t *testing.T) {
 		sum := sha256.Sum256(data)
 		want[name] = hex.EncodeToString(sum[:])
 	}
+	statusAddr := freeAddr(t)
 	cfg := filepath.Join(dir, "vela-agent.yaml")
 	conf := fmt.Sprintf(`api:
   base_url: %s
@@ -77,8 +82,8 @@ upload:
   retry_min: 50ms
   retry_max: 500ms
 status:
-  listen: ""
-`, srv.URL(), token, stateDir, in)
+  listen: %s
+`, srv.URL(), token, stateDir, in, statusAddr)
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +102,9 @@ status:
 		return cmd
 	}
 
+	// committed maps each file whose upload the store had recorded after a
+	// kill to how often the storage had it then: it must never grow.
+	committed := map[string]int{}
 	const kills = 20
 	for k := 0; k < kills; k++ {
 		cmd := start()
@@ -105,17 +113,34 @@ status:
 			t.Fatal(err)
 		}
 		cmd.Wait()
+		stored := uploadsByFile(srv)
+		for _, name := range recordedUploads(t, filepath.Join(stateDir, "queue.db")) {
+			if _, ok := committed[name]; !ok {
+				committed[name] = stored[name]
+			}
+		}
 	}
 
-	// Let a last run finish the sync.
+	// Let a last run finish the sync, as its status page reports.
 	cmd := start()
 	deadline := time.Now().Add(2 * time.Minute)
-	for uploadedFiles(srv) < n && time.Now().Before(deadline) {
+	for time.Now().Before(deadline) {
+		st, err := fetchStatus(context.Background(), "http://"+statusAddr+"/status")
+		if err == nil && st.Counts["done"] == n {
+			break
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("final run exited with %v", err)
+	}
+
+	final := uploadsByFile(srv)
+	for name, then := range committed {
+		if final[name] != then {
+			t.Errorf("%s: stored %d time(s) when its upload was recorded, %d time(s) in the end", name, then, final[name])
+		}
 	}
 
 	// Every file is in S3, byte-identical.
@@ -144,9 +169,10 @@ status:
 			t.Logf("%s: uploaded %d times", name, u)
 		}
 	}
-	// A duplicate is possible only for a kill between the storage's reply
-	// and the store's commit of it (documented); at most one per upload in
-	// flight at a kill.
+	// A duplicate is possible only for a kill between the storage keeping
+	// the file and the store's commit of its reply (documented); at most
+	// one per upload in flight at a kill. It goes to the same key, with the
+	// stored presign.
 	if dups > kills*4 {
 		t.Errorf("%d files uploaded more than once", dups)
 	}
@@ -179,15 +205,53 @@ status:
 	}
 }
 
-// uploadedFiles counts distinct file names stored at least once.
-func uploadedFiles(srv *velatest.Server) int {
-	stored := map[string]bool{}
+// uploadsByFile counts the stored uploads of each file name.
+func uploadsByFile(srv *velatest.Server) map[string]int {
+	objects := map[string]velatest.Object{}
 	for _, o := range srv.Objects() {
-		if o.Uploads > 0 {
-			stored[path.Base(o.Key)] = true
+		objects[o.Key] = o
+	}
+	n := map[string]int{}
+	for _, p := range srv.Presigns() {
+		n[p.FileName] += objects[p.Key].Uploads
+	}
+	return n
+}
+
+// recordedUploads lists the files the stopped agent's store records as
+// uploaded.
+func recordedUploads(t *testing.T, stateFile string) []string {
+	t.Helper()
+	s, err := store.Open(stateFile, store.Options{ReadOnly: true})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var names []string
+	for _, st := range []store.State{store.Uploaded, store.Done} {
+		jobs, err := s.List(st, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range jobs {
+			names = append(names, path.Base(j.Path))
 		}
 	}
-	return len(stored)
+	return names
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func mrand(n int) int { return rand.IntN(n) }

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// bench runs the scenarios in a working folder that close removes.
+type bench struct {
+	ctx    context.Context
+	o      *options
+	meter  meter
+	dir    string // the working folder
+	tmpDir string // TMPDIR of every child process, inside dir
+	logw   io.Writer
+}
+
+func newBench(ctx context.Context, o *options, logw io.Writer) (*bench, error) {
+	for _, name := range []string{"vela-agent", "vela-devserver", "vela-bench"} {
+		if _, err := os.Stat(exe(o.bin, name)); err != nil {
+			return nil, fmt.Errorf("%w (run `make build` first, or point -bin at the binaries)", err)
+		}
+	}
+	dir, err := os.MkdirTemp(o.tmp, "vela-bench-")
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{ctx: ctx, o: o, meter: findMeter(), dir: dir, tmpDir: filepath.Join(dir, "tmp"), logw: logw}
+	if err := os.Mkdir(b.tmpDir, 0o755); err != nil {
+		b.close()
+		return nil, err
+	}
+	b.say("working folder %s; measuring processes with %s", dir, b.meter)
+	return b, nil
+}
+
+// exe returns the path of the program name in folder bin.
+func exe(bin, name string) string {
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	return filepath.Join(bin, name)
+}
+
+func (b *bench) close() {
+	if b.o.keep {
+		b.say("working folder %s kept", b.dir)
+		return
+	}
+	if err := os.RemoveAll(b.dir); err != nil {
+		b.say("remove the working folder: %v", err)
+	}
+}
+
+// say reports progress on the log writer (stderr), never in the report.
+func (b *bench) say(format string, args ...any) {
+	fmt.Fprintf(b.logw, "%s vela-bench: "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// mkdir makes a folder inside the working folder and returns its path.
+func (b *bench) mkdir(elem ...string) (string, error) {
+	p := filepath.Join(append([]string{b.dir}, elem...)...)
+	return p, os.MkdirAll(p, 0o755)
+}
+
+// run runs one scenario.
+func (b *bench) run(name string) *section {
+	sec := &section{name: name}
+	var err error
+	switch name {
+	case "throughput":
+		err = b.throughput(sec)
+	case "big":
+		err = b.big(sec)
+	case "discover":
+		err = b.discoverScenario(sec)
+	case "startup":
+		err = b.startup(sec)
+	default:
+		err = fmt.Errorf("unknown scenario %q", name)
+	}
+	sec.err = err
+	return sec
+}
+
+// devserver is a running vela-devserver.
+type devserver struct {
+	api       string // host:port of the Vela API
+	tokenFile string // a valid refresh token, written by the devserver
+	p         *proc
+}
+
+// orgID is the organisation every devserver serves.
+const orgID = "org-test"
+
+// startDevserver starts vela-devserver with its files in dir. Its objects
+// are kept in memory unless extra asks for -dir.
+func (b *bench) startDevserver(dir string, extra ...string) (*devserver, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	d := &devserver{api: ports[0], tokenFile: filepath.Join(dir, "refresh_token")}
+	args := append([]string{exe(b.o.bin, "vela-devserver"),
+		"-listen", ports[0], "-s3-listen", ports[1], "-org", orgID,
+		"-refresh-token-file", d.tokenFile, "-log-level", "warn",
+	}, extra...)
+	if d.p, err = b.start("vela-devserver", filepath.Join(dir, "devserver.log"), false, args...); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := os.Stat(d.tokenFile); err == nil && dial(d.api) {
+			return d, nil
+		}
+		if !d.p.running() || time.Now().After(deadline) || b.ctx.Err() != nil {
+			d.stop()
+			return nil, fmt.Errorf("vela-devserver did not start; its output:\n%s", tail(d.p.log.Name(), 15))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop stops the devserver; nothing of it is measured.
+func (d *devserver) stop() { _, _ = d.p.stop(10 * time.Second) }
+
+// url returns the API's base URL.
+func (d *devserver) url() string { return "http://" + d.api }
+
+// object is one object the devserver stored.
+type object struct {
+	Key  string
+	Size int64
+}
+
+// checkStored checks that the devserver stored n objects of total bytes.
+func (d *devserver) checkStored(n int, total int64) error {
+	var objs []object
+	if err := getJSON("http://"+d.api+"/_emulator/objects", &objs); err != nil {
+		return fmt.Errorf("list the devserver's objects: %w", err)
+	}
+	var sum int64
+	for _, o := range objs {
+		sum += o.Size
+	}
+	if len(objs) != n || sum != total {
+		return fmt.Errorf("the devserver holds %d objects of %d bytes, want %d of %d", len(objs), sum, n, total)
+	}
+	return nil
+}
+
+// useAllocation spends the organisation's allocation with one presign, so
+// that the devserver refuses every later presign with "Allocation exceeded"
+// and shows no minutes left. Start the devserver with a tiny -allocation:
+// it takes 0 to mean its default of a million minutes.
+func (d *devserver) useAllocation(ctx context.Context) error {
+	token, err := os.ReadFile(d.tokenFile)
+	if err != nil {
+		return err
+	}
+	c := newBareClient(d.url(), orgID, 1)
+	if err := c.signIn(ctx, string(token)); err != nil {
+		return err
+	}
+	if _, _, err := c.presign(ctx, "spend-the-allocation.wav", nil); err != nil {
+		return fmt.Errorf("spend the allocation: %w", err)
+	}
+	if _, _, err := c.presign(ctx, "refused.wav", nil); err == nil {
+		return errors.New("spend the allocation: the devserver still presigns")
+	}
+	return nil
+}
+
+// agentConfig is what differs between the agent configurations.
+type agentConfig struct {
+	dev      *devserver
+	stateDir string
+	source   string        // the source's folder
+	settle   time.Duration // the source's settle
+	status   string        // status.listen; "" = off
+}
+
+// sourceName is the name of the one source; store.Fill fills jobs of it.
+const sourceName = "calls"
+
+// writeAgentConfig writes a configuration like the one vela-demo writes.
+func (b *bench) writeAgentConfig(path string, c agentConfig) error {
+	status := c.status
+	if status == "" {
+		status = "off"
+	}
+	conf := fmt.Sprintf(`# written by vela-bench
+api:
+  base_url: %q
+  org_id: %q
+  refresh_token_file: %q
+state_dir: %q
+sources:
+  - name: %s
+    path: %q
+    settle: %s
+    rescan_interval: 5m
+upload:
+  concurrency: %d
+  max_file_size: 5GB
+status:
+  listen: %q
+log:
+  level: warn
+`, c.dev.url(), orgID, c.dev.tokenFile, c.stateDir, sourceName, c.source, c.settle, b.o.concurrency, status)
+	return os.WriteFile(path, []byte(conf), 0o600)
+}
+
+// statusCounts asks the agent's status page for its job counts and returns
+// their sum.
+func statusCounts(addr string) (int, error) {
+	var st struct{ Counts map[string]int }
+	if err := getJSON("http://"+addr+"/status", &st); err != nil {
+		return 0, err
+	}
+	if st.Counts == nil {
+		return 0, errors.New("status has no counts")
+	}
+	sum := 0
+	for _, n := range st.Counts {
+		sum += n
+	}
+	return sum, nil
+}
+
+// pollStatus polls the status page every interval until it answers with
+// counts summing to at least want, and returns when that was. It fails
+// when the process exits, timeout passes or ctx is done.
+func (b *bench) pollStatus(p *proc, addr string, want int, interval, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	last := -1
+	for {
+		n, err := statusCounts(addr)
+		if err == nil && n >= want {
+			return time.Now(), nil
+		}
+		if err == nil {
+			last = n
+		}
+		switch {
+		case b.ctx.Err() != nil:
+			return time.Time{}, b.ctx.Err()
+		case !p.running():
+			return time.Time{}, fmt.Errorf("%s exited; its output ends:\n%s", p.name, tail(p.log.Name(), 15))
+		case time.Now().After(deadline):
+			return time.Time{}, fmt.Errorf("%s: after %v its status counts %d jobs, want %d (last error: %v)", p.name, timeout, last, want, err)
+		}
+		time.Sleep(interval)
+	}
+}
+
+func freePorts(n int) ([]string, error) {
+	var addrs []string
+	for i := 0; i < n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
+	}
+	return addrs, nil
+}
+
+func dial(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
+}
+
+// statusClient fetches status pages; the timeout bounds every poll.
+var statusClient = &http.Client{Timeout: 5 * time.Second}
+
+func getJSON(url string, v any) error {
+	resp, err := statusClient.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(v)
+}

@@ -1,0 +1,187 @@
+// Command vela-bench measures vela-agent as whole processes, each figure
+// against a baseline measured in the same run, and prints a markdown report.
+// `make bench` runs it.
+//
+//	vela-bench -bin bin [-out docs/benchmarks.md] [scaling flags]
+//	vela-bench bare -api URL -token-file FILE [-concurrency N] DIR
+//
+// The first form runs every scenario on 127.0.0.1 against vela-devserver
+// processes, in a temporary folder it removes afterwards. The second is the
+// baseline uploader, started as a process by the first so that it is
+// measured exactly like the agent.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "bare" {
+		err = bareMain(ctx, os.Args[2:], os.Stdout, os.Stderr)
+	} else {
+		err = benchMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "vela-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// errUsage reports bad flags; the flag package has printed why.
+var errUsage = errors.New("usage")
+
+// options scale and select what benchmarks run.
+type options struct {
+	bin         string        // folder holding vela-agent, vela-devserver and vela-bench
+	out         string        // also write the report here
+	tmp         string        // parent of the working folder
+	keep        bool          // keep the working folder
+	only        string        // comma-separated scenario names; "" = all
+	runs        int           // runs of each side of every comparison, alternated
+	concurrency int           // upload.concurrency, and the bare uploader's
+	files       int           // scenario throughput: how many files
+	fileSize    byteSize      // ... of this size
+	bigSize     byteSize      // scenario big: the one file's size
+	discover    int           // scenario discover: files in the tree
+	dirs        int           // ... spread over this many folders
+	settle      time.Duration // ... the source's settle
+	jobs        int           // scenario startup: jobs in the store
+	linger      time.Duration // ... how long the agent runs after start-up
+	timeout     time.Duration // the longest any one process may run
+}
+
+// scenarios lists the scenario names, in the order they run.
+var scenarios = []string{"throughput", "big", "discover", "startup"}
+
+func parseOptions(args []string, stderr io.Writer) (*options, error) {
+	o := &options{fileSize: 1 << 20, bigSize: 1 << 30}
+	fs := flag.NewFlagSet("vela-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.bin, "bin", "bin", "`folder` holding vela-agent, vela-devserver and vela-bench (make build)")
+	fs.StringVar(&o.out, "out", "", "also write the report to `file` (docs/benchmarks.md)")
+	fs.StringVar(&o.tmp, "tmp", "", "make the working folder in `dir` (default: the system's temporary folder)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the working folder")
+	fs.StringVar(&o.only, "only", "", "run only these `scenarios`, comma-separated: "+strings.Join(scenarios, ", "))
+	fs.IntVar(&o.runs, "runs", 2, "runs of each side of every comparison, alternated; the median is reported")
+	fs.IntVar(&o.concurrency, "concurrency", 4, "uploads at a time, for the agent and the bare uploader")
+	fs.IntVar(&o.files, "files", 1000, "throughput: how many files")
+	fs.Var(&o.fileSize, "file-size", "throughput: each file's `size` (bytes, or with KB, MB, GB, KiB, MiB, GiB)")
+	fs.Var(&o.bigSize, "big-size", "big: the one file's `size`")
+	fs.IntVar(&o.discover, "discover", 100_000, "discover: files in the tree")
+	fs.IntVar(&o.dirs, "discover-dirs", 100, "discover: folders the files are spread over")
+	fs.DurationVar(&o.settle, "settle", time.Second, "discover: the source's settle time (part of the measured time)")
+	fs.IntVar(&o.jobs, "jobs", 1_000_000, "startup: jobs in the store")
+	fs.DurationVar(&o.linger, "linger", 3*time.Second, "startup: how long the agent runs after it started, before SIGTERM")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "the longest any one process may run")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "vela-bench: unexpected arguments %q\n", fs.Args())
+		return nil, errUsage
+	}
+	var bad []string
+	check := func(ok bool, msg string) {
+		if !ok {
+			bad = append(bad, msg)
+		}
+	}
+	check(o.runs >= 1, "-runs must be at least 1")
+	check(o.concurrency >= 1 && o.concurrency <= 64, "-concurrency must be 1 to 64")
+	check(o.files >= 1, "-files must be at least 1")
+	check(o.fileSize >= 1, "-file-size must be at least 1 byte")
+	check(o.bigSize >= 1, "-big-size must be at least 1 byte")
+	check(o.discover >= 1 && o.dirs >= 1, "-discover and -discover-dirs must be at least 1")
+	check(o.jobs >= 1, "-jobs must be at least 1")
+	check(o.timeout > 0, "-timeout must be positive")
+	for _, s := range o.selected() {
+		check(slices.Contains(scenarios, s), fmt.Sprintf("-only: unknown scenario %q", s))
+	}
+	if len(bad) > 0 {
+		fmt.Fprintln(stderr, "vela-bench:", strings.Join(bad, "; "))
+		return nil, errUsage
+	}
+	return o, nil
+}
+
+// selected returns the scenarios to run.
+func (o *options) selected() []string {
+	if o.only == "" {
+		return scenarios
+	}
+	var out []string
+	for _, s := range strings.Split(o.only, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// benchMain runs the selected scenarios and prints the report. It fails if
+// any scenario could not be measured; a missed target is not a failure.
+func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	b, err := newBench(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+
+	began := time.Now()
+	rep := &report{opts: o, meter: b.meter.String()}
+	var failed []string
+	for _, name := range o.selected() {
+		b.say("scenario %s", name)
+		sec := b.run(name)
+		rep.sections = append(rep.sections, sec)
+		if sec.err != nil {
+			b.say("scenario %s failed: %v", name, sec.err)
+			failed = append(failed, name)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	rep.took = time.Since(began)
+	rep.machine = describeMachine(ctx, o.bin)
+
+	text := rep.markdown()
+	if _, err := io.WriteString(stdout, text); err != nil {
+		return err
+	}
+	if o.out != "" {
+		if err := os.WriteFile(o.out, []byte(text), 0o644); err != nil {
+			return fmt.Errorf("write the report: %w", err)
+		}
+		b.say("report written to %s", o.out)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("scenario(s) not measured: %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
