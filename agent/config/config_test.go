@@ -426,9 +426,6 @@ func TestHandBuiltConfig(t *testing.T) {
 	if !(Source{}).Recurse() {
 		t.Error("Recurse() of a source without recursive = false, want true")
 	}
-	if AccessToken.String() != "access token" || RefreshToken.String() != "refresh token" {
-		t.Error("CredentialKind.String() is wrong")
-	}
 }
 
 func TestAnchorsAndMergeKeys(t *testing.T) {

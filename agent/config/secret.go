@@ -71,16 +71,6 @@ const (
 	RefreshToken
 )
 
-func (k CredentialKind) String() string {
-	switch k {
-	case AccessToken:
-		return "access token"
-	case RefreshToken:
-		return "refresh token"
-	}
-	return "CredentialKind(" + strconv.Itoa(int(k)) + ")"
-}
-
 // Credentials returns the configured API credential and its kind. Files are
 // read at every call, so a rotated token is picked up without a restart;
 // surrounding white space and a byte-order mark are removed.
