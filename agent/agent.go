@@ -72,7 +72,10 @@ type Agent struct {
 	track   *tracker
 	noWatch bool
 	started time.Time
-	closer  func() error // closes what Open opened
+	// released, if set, is told of every job a worker hands back. Set
+	// before Run, read only by workers.
+	released func(store.Job)
+	closer   func() error // closes what Open opened
 }
 
 // source is one configured source and its watcher.
@@ -131,6 +134,11 @@ func New(o Options) (*Agent, error) {
 	}
 	return a, nil
 }
+
+// OnRelease makes the agent call f with a copy of every job a worker has
+// processed and committed, whatever its state. f must not block. Call it
+// before Run.
+func (a *Agent) OnRelease(f func(store.Job)) { a.released = f }
 
 // Close releases what Open opened (the store). Call it after Run returned.
 func (a *Agent) Close() error {

@@ -37,10 +37,26 @@ func (e skipped) Error() string { return e.reason }
 func (e held) Error() string    { return "held until " + e.until.Format(time.RFC3339) }
 
 // process drives a claimed job step by step until it finishes, fails or
-// has to wait. Each step changes the job in memory; the new state is saved
-// before the next step's side effect, so a crash repeats at most the step
-// that was running.
+// has to wait. Each step changes the job in memory; the job is committed
+// before every step with an outside effect that a crash must not repeat
+// blindly: before the upload (so its presign is reused) and before a
+// post-action that deletes or moves the file. Other steps are committed
+// with the next of those, or when the job is released.
 func (a *Agent) process(ctx context.Context, j *store.Job) {
+	took := time.Duration(-1) // how long the upload took, until it is logged
+	committed := func(err error) bool {
+		if err != nil {
+			a.log.Error("save job", "job", j.ID, "file", j.Path, "state", j.State, "err", err)
+			return false
+		}
+		if took >= 0 {
+			// Logged once committed: the line means the upload counts.
+			a.log.Info("uploaded", "file", j.Path, "bytes", j.Size, "took", took.Round(time.Millisecond))
+			took = -1
+		}
+		return true
+	}
+	defer a.wake.Broadcast()
 	for j.State.Active() {
 		from, start := j.State, a.now()
 		var err error
@@ -54,31 +70,35 @@ func (a *Agent) process(ctx context.Context, j *store.Job) {
 		case store.Uploaded:
 			err = a.finish(j)
 		}
+		if from == store.Presigned && j.State == store.Uploaded {
+			took = a.now().Sub(start)
+		}
 		if err != nil {
-			a.failed(ctx, j, err)
+			if committed(a.failed(ctx, j, err)) && a.released != nil {
+				a.released(*j)
+			}
 			return
 		}
-		if !j.State.Active() {
+		if a.commitBefore(j) && !committed(a.store.Save(j)) {
 			break
 		}
-		if err := a.store.Save(j); err != nil {
-			a.log.Error("save job progress", "job", j.ID, "file", j.Path, "err", err)
-			a.release(j)
-			return
-		}
-		if from == store.Presigned && j.State == store.Uploaded {
-			// Logged once committed: the line means the upload counts.
-			a.log.Info("uploaded", "file", j.Path, "bytes", j.Size, "took", a.now().Sub(start).Round(time.Millisecond))
-		}
 	}
-	a.release(j)
+	if committed(a.store.Release(j)) && a.released != nil {
+		a.released(*j)
+	}
 }
 
-func (a *Agent) release(j *store.Job) {
-	if err := a.store.Release(j); err != nil {
-		a.log.Error("save job", "job", j.ID, "file", j.Path, "state", j.State, "err", err)
+// commitBefore reports whether the job's next step has an outside effect
+// that must not happen before the job's state is in the store.
+func (a *Agent) commitBefore(j *store.Job) bool {
+	switch j.State {
+	case store.Presigned:
+		return true
+	case store.Uploaded:
+		src := a.sources[j.Source]
+		return src != nil && src.cfg.AfterUpload != "keep"
 	}
-	a.wake.Broadcast()
+	return false
 }
 
 // localPath is where the job's file is on this machine.
@@ -295,8 +315,9 @@ func (a *Agent) afterUpload(j *store.Job) error {
 	return nil
 }
 
-// failed records why a step did not complete and when to try again.
-func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
+// failed records why a step did not complete and when to try again, and
+// releases the job.
+func (a *Agent) failed(ctx context.Context, j *store.Job, err error) error {
 	var (
 		pk parked
 		sk skipped
@@ -344,7 +365,7 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 		a.log.Warn("will retry", "job", j.ID, "file", j.Path, "attempt", j.Attempts, "in", wait.Round(time.Millisecond), "err", err)
 		a.track.event(j, err.Error())
 	}
-	a.release(j)
+	return a.store.Release(j)
 }
 
 // moveFile moves src to dst, creating dst's folder, copying across volumes,

@@ -39,15 +39,6 @@ func (s *Store) update(fn func(q *qtx) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return runQ(tx, fn) })
 }
 
-// batch is update through db.Batch, which shares one transaction and one
-// fsync among concurrent callers. bbolt may run fn more than once, each time
-// in a new transaction that does not contain the earlier run's writes: fn
-// must derive everything from what it reads in tx, never from state kept
-// between runs.
-func (s *Store) batch(fn func(q *qtx) error) error {
-	return s.db.Batch(func(tx *bolt.Tx) error { return runQ(tx, fn) })
-}
-
 func runQ(tx *bolt.Tx, fn func(q *qtx) error) error {
 	q := newQtx(tx)
 	if err := fn(q); err != nil {

@@ -68,12 +68,14 @@ func (s State) ended() bool { return s == Done || s == Skipped }
 
 // next holds, for each state, the set of states a job may move to from it,
 // as a bit mask indexed by State. Staying in the same state is always legal
-// and is not listed.
+// and is not listed. The agent commits a job only before a step with an
+// outside effect, so one commit may cover several steps: every forward
+// move along queued, staged, ready, presigned, uploaded, done is legal.
 var next = [...]uint16{
-	Queued:    bits(Staged, Ready, Parked, Skipped),
-	Staged:    bits(Ready, Queued, Parked, Skipped),
-	Ready:     bits(Presigned, Uploaded, Parked, Skipped), // chats go straight to Uploaded
-	Presigned: bits(Uploaded, Ready, Parked, Skipped),     // Ready: the presign was dropped (expired)
+	Queued:    bits(Staged, Ready, Presigned, Uploaded, Done, Parked, Skipped),
+	Staged:    bits(Ready, Presigned, Uploaded, Done, Queued, Parked, Skipped), // Queued: the spool copy was lost
+	Ready:     bits(Presigned, Uploaded, Done, Parked, Skipped),                // chats skip Presigned
+	Presigned: bits(Uploaded, Done, Ready, Parked, Skipped),                    // Ready: the presign was dropped (expired)
 	Uploaded:  bits(Done),
 	Done:      0,
 	Parked:    bits(Queued),

@@ -9,10 +9,10 @@ import (
 // legal is the transition table of the design, written out independently of
 // the implementation's bit masks. Staying in a state is legal as well.
 var legal = map[State][]State{
-	Queued:    {Staged, Ready, Parked, Skipped},
-	Staged:    {Ready, Queued, Parked, Skipped},
-	Ready:     {Presigned, Uploaded, Parked, Skipped},
-	Presigned: {Uploaded, Ready, Parked, Skipped},
+	Queued:    {Staged, Ready, Presigned, Uploaded, Done, Parked, Skipped},
+	Staged:    {Ready, Presigned, Uploaded, Done, Queued, Parked, Skipped},
+	Ready:     {Presigned, Uploaded, Done, Parked, Skipped},
+	Presigned: {Uploaded, Done, Ready, Parked, Skipped},
 	Uploaded:  {Done},
 	Done:      {},
 	Parked:    {Queued},

@@ -278,7 +278,7 @@ func (s *Store) save(op string, j *Job) error {
 	nj := *j
 	nj.Updated = s.clock()
 	rec := encodeJob(&nj)
-	// fn may run more than once (see batch): it derives every change from
+	// fn may run more than once (see group): it derives every change from
 	// the record it reads in the same transaction, so each run does the
 	// same.
 	fn := func(q *qtx) error {
@@ -294,17 +294,7 @@ func (s *Store) save(op string, j *Job) error {
 		}
 		return q.putJob(old, &nj, rec)
 	}
-	// A lone Save commits at once. One that arrives while others are in
-	// flight joins a batch, which commits after theirs with one fsync for
-	// all who arrived meanwhile.
-	var err error
-	if s.saving.Add(1) == 1 {
-		err = s.update(fn)
-	} else {
-		err = s.batch(fn)
-	}
-	s.saving.Add(-1)
-	if err != nil {
+	if err := s.group(fn); err != nil {
 		return fmt.Errorf("%s job %d: %w", op, j.ID, err)
 	}
 	j.Updated = nj.Updated

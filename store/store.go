@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -60,11 +59,6 @@ var (
 	keySchema = []byte("schema")
 )
 
-// batchDelay is how long a Save or Release that joins a batch waits for
-// others to share its transaction and fsync. A package variable so tests
-// can change it.
-var batchDelay = 2 * time.Millisecond
-
 // Options configure Open.
 type Options struct {
 	Timeout  time.Duration    // how long to wait for the file lock; default 1s
@@ -108,8 +102,7 @@ type Store struct {
 	// claimed. That is the whole of the "reclaim at start-up".
 	claimed map[uint64]struct{}
 
-	// saving counts the Saves and Releases in flight.
-	saving atomic.Int32
+	commit committer // shares transactions among Saves and Releases
 }
 
 // Open opens the state file at path, creating it (mode 0600) and its
@@ -145,7 +138,6 @@ func Open(path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
-	db.MaxBatchDelay = batchDelay
 	s := &Store{
 		db:       db,
 		path:     path,

@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -45,10 +45,12 @@ service must be stopped: one process owns the queue at a time.`,
 			if err != nil {
 				return err
 			}
+			fin := newFinished()
+			a.OnRelease(fin.add)
 			runCtx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() { done <- a.Run(runCtx) }()
-			failed := watchPush(ctx, a, pushed, quiet || !term.IsTerminal(int(os.Stderr.Fd())))
+			failed := watchPush(ctx, a, pushed, fin, quiet || !term.IsTerminal(int(os.Stderr.Fd())))
 			cancel()
 			<-done
 			if ctx.Err() != nil {
@@ -64,9 +66,34 @@ service must be stopped: one process owns the queue at a time.`,
 	return cmd
 }
 
+// finished collects the jobs the workers released in a final state.
+type finished struct {
+	mu   sync.Mutex
+	jobs []store.Job
+}
+
+func newFinished() *finished { return &finished{} }
+
+func (f *finished) add(j store.Job) {
+	if j.State.Active() {
+		return
+	}
+	f.mu.Lock()
+	f.jobs = append(f.jobs, j)
+	f.mu.Unlock()
+}
+
+func (f *finished) take() []store.Job {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	jobs := f.jobs
+	f.jobs = nil
+	return jobs
+}
+
 // watchPush follows the pushed jobs until each has finished, failed or is
 // stuck behind a pause, and reports on each. It returns how many failed.
-func watchPush(ctx context.Context, a *agent.Agent, pushed []agent.Pushed, quiet bool) int {
+func watchPush(ctx context.Context, a *agent.Agent, pushed []agent.Pushed, fin *finished, quiet bool) int {
 	bars := map[uint64]*progressbar.ProgressBar{}
 	pending := map[uint64]string{}
 	failed := 0
@@ -75,15 +102,46 @@ func watchPush(ctx context.Context, a *agent.Agent, pushed []agent.Pushed, quiet
 			fmt.Fprintf(os.Stderr, "%s: already uploaded\n", p.Path)
 			continue
 		}
-		pending[p.Job] = p.Path
+		j, err := a.Store().Get(p.Job)
+		switch {
+		case err != nil:
+			fmt.Fprintf(os.Stderr, "%s: %v\n", p.Path, err)
+			failed++
+		case j.State == store.Done:
+			fmt.Fprintf(os.Stderr, "%s: already uploaded\n", p.Path)
+		case !j.State.Active():
+			fmt.Fprintf(os.Stderr, "%s: not uploaded earlier (%s: %s); see `vela-agent queue retry %d`\n", p.Path, j.State, j.Reason, j.ID)
+			failed++
+		default:
+			pending[p.Job] = p.Path
+		}
 	}
-	tick := time.NewTicker(200 * time.Millisecond)
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for len(pending) > 0 {
 		select {
 		case <-ctx.Done():
 			return failed
 		case <-tick.C:
+		}
+		for _, j := range fin.take() {
+			path, ok := pending[j.ID]
+			if !ok {
+				continue
+			}
+			delete(pending, j.ID)
+			msg := "uploaded"
+			switch j.State {
+			case store.Parked:
+				msg, failed = "NOT uploaded: "+j.Reason, failed+1
+			case store.Skipped:
+				msg, failed = "skipped: "+j.Reason, failed+1
+			}
+			if bar := bars[j.ID]; bar != nil {
+				bar.Finish()
+				fmt.Fprintln(os.Stderr)
+			}
+			fmt.Fprintf(os.Stderr, "%s: %s\n", path, msg)
 		}
 		st, err := a.Status()
 		if err != nil {
@@ -103,37 +161,7 @@ func watchPush(ctx context.Context, a *agent.Agent, pushed []agent.Pushed, quiet
 				bar.Set64(t.Sent)
 			}
 		}
-		for id, path := range pending {
-			j, err := a.Store().Get(id)
-			if err != nil {
-				if !errors.Is(err, store.ErrNotFound) {
-					fmt.Fprintln(os.Stderr, path+":", err)
-				}
-				failed++
-				delete(pending, id)
-				continue
-			}
-			msg := ""
-			switch j.State {
-			case store.Done, store.Uploaded:
-				if bar := bars[id]; bar != nil {
-					bar.Finish()
-				}
-				msg = "uploaded"
-			case store.Parked:
-				msg, failed = "NOT uploaded: "+j.Reason, failed+1
-			case store.Skipped:
-				msg, failed = "skipped: "+j.Reason, failed+1
-			default:
-				continue
-			}
-			delete(pending, id)
-			if bars[id] != nil {
-				fmt.Fprintln(os.Stderr)
-			}
-			fmt.Fprintf(os.Stderr, "%s: %s\n", path, msg)
-		}
-		if len(st.Paused) > 0 {
+		if len(st.Paused) > 0 && len(pending) > 0 {
 			for _, gt := range st.Paused {
 				fmt.Fprintf(os.Stderr, "paused (%s): %s\n", gt.Name, gt.Reason)
 			}

@@ -34,7 +34,11 @@ func newBench(ctx context.Context, o *options, logw io.Writer) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{ctx: ctx, o: o, meter: findMeter(), dir: dir, tmpDir: filepath.Join(dir, "tmp"), logw: logw}
+	m := findMeter()
+	if o.rusage {
+		m = meter{}
+	}
+	b := &bench{ctx: ctx, o: o, meter: m, dir: dir, tmpDir: filepath.Join(dir, "tmp"), logw: logw}
 	if err := os.Mkdir(b.tmpDir, 0o755); err != nil {
 		b.close()
 		return nil, err
@@ -220,21 +224,32 @@ log:
 	return os.WriteFile(path, []byte(conf), 0o600)
 }
 
-// statusCounts asks the agent's status page for its job counts and returns
-// their sum.
-func statusCounts(addr string) (int, error) {
-	var st struct{ Counts map[string]int }
+// agentStatus is what the bench reads of the agent's /status.
+type agentStatus struct {
+	jobs   int      // the sum of the counts by state
+	paused []string // the names of the closed pause gates
+}
+
+// readStatus reads the agent's status page.
+func readStatus(addr string) (agentStatus, error) {
+	var st struct {
+		Counts map[string]int
+		Paused []struct{ Name string }
+	}
 	if err := getJSON("http://"+addr+"/status", &st); err != nil {
-		return 0, err
+		return agentStatus{}, err
 	}
 	if st.Counts == nil {
-		return 0, errors.New("status has no counts")
+		return agentStatus{}, errors.New("status has no counts")
 	}
-	sum := 0
+	var out agentStatus
 	for _, n := range st.Counts {
-		sum += n
+		out.jobs += n
 	}
-	return sum, nil
+	for _, g := range st.Paused {
+		out.paused = append(out.paused, g.Name)
+	}
+	return out, nil
 }
 
 // pollStatus polls the status page every interval until it answers with
@@ -244,12 +259,12 @@ func (b *bench) pollStatus(p *proc, addr string, want int, interval, timeout tim
 	deadline := time.Now().Add(timeout)
 	last := -1
 	for {
-		n, err := statusCounts(addr)
-		if err == nil && n >= want {
+		st, err := readStatus(addr)
+		if err == nil && st.jobs >= want {
 			return time.Now(), nil
 		}
 		if err == nil {
-			last = n
+			last = st.jobs
 		}
 		switch {
 		case b.ctx.Err() != nil:

@@ -4,11 +4,14 @@
 //
 //	vela-bench -bin bin [-out docs/benchmarks.md] [scaling flags]
 //	vela-bench bare -api URL -token-file FILE [-concurrency N] DIR
+//	vela-bench fill -jobs N STATEFILE
 //
 // The first form runs every scenario on 127.0.0.1 against vela-devserver
-// processes, in a temporary folder it removes afterwards. The second is the
-// baseline uploader, started as a process by the first so that it is
-// measured exactly like the agent.
+// processes, in a temporary folder it removes afterwards. The other two are
+// run by the first as processes of their own: bare is the baseline
+// uploader, measured exactly like the agent; fill writes a big queue
+// without growing the bench process, whose memory its children inherit
+// when they start.
 package main
 
 import (
@@ -29,9 +32,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "bare" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "bare":
 		err = bareMain(ctx, os.Args[2:], os.Stdout, os.Stderr)
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "fill":
+		err = fillMain(os.Args[2:], os.Stderr)
+	default:
 		err = benchMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	}
 	switch {
@@ -66,6 +72,7 @@ type options struct {
 	jobs        int           // scenario startup: jobs in the store
 	linger      time.Duration // ... how long the agent runs after start-up
 	timeout     time.Duration // the longest any one process may run
+	rusage      bool          // measure with rusage even where GNU time exists
 }
 
 // scenarios lists the scenario names, in the order they run.
@@ -80,7 +87,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.tmp, "tmp", "", "make the working folder in `dir` (default: the system's temporary folder)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the working folder")
 	fs.StringVar(&o.only, "only", "", "run only these `scenarios`, comma-separated: "+strings.Join(scenarios, ", "))
-	fs.IntVar(&o.runs, "runs", 2, "runs of each side of every comparison, alternated; the median is reported")
+	fs.IntVar(&o.runs, "runs", 5, "runs of each side of every comparison, alternated; the median is reported")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "uploads at a time, for the agent and the bare uploader")
 	fs.IntVar(&o.files, "files", 1000, "throughput: how many files")
 	fs.Var(&o.fileSize, "file-size", "throughput: each file's `size` (bytes, or with KB, MB, GB, KiB, MiB, GiB)")
@@ -91,6 +98,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.jobs, "jobs", 1_000_000, "startup: jobs in the store")
 	fs.DurationVar(&o.linger, "linger", 3*time.Second, "startup: how long the agent runs after it started, before SIGTERM")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "the longest any one process may run")
+	fs.BoolVar(&o.rusage, "rusage", false, "measure peak RSS and CPU time from the reaped process's rusage even if "+timePath+" exists")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err

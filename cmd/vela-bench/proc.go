@@ -36,9 +36,10 @@ func findMeter() meter {
 func (m meter) String() string {
 	switch {
 	case m.time != "":
-		return "`" + m.time + " -v` (\"Maximum resident set size\", user + system time)"
+		return "`" + m.time + " -v` (\"Maximum resident set size\"; user + system time, which it reports in 10 ms steps)"
 	case rusageKnown:
-		return "the rusage of the reaped process (`ProcessState.SysUsage()`, Maxrss), because " + timePath + " is missing"
+		return "the rusage of the reaped process (`ProcessState.SysUsage()`: Maxrss, user + system time), not " + timePath + ". " +
+			"A child's Maxrss is at least the bench process's own RSS when it started the child (about 10 MB), which the child shares until it execs: small figures are upper bounds"
 	}
 	return "nothing: " + timePath + " is missing and this system reports no rusage, so RSS figures are unknown"
 }

@@ -113,7 +113,7 @@ func (r *report) markdown() string {
 		p("|---|---|---|---|---|")
 		for _, run := range s.runs {
 			cpu, rss := "", ""
-			if run.u.cpu > 0 {
+			if run.u.cpu > 0 || run.u.maxRSS > 0 { // measured, not a walk
 				cpu = seconds(run.u.cpu)
 			}
 			if run.u.maxRSS > 0 {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -298,17 +301,25 @@ func (b *bench) startup(sec *section) error {
 	if err != nil {
 		return err
 	}
-	began := time.Now()
-	if err := store.Fill(filepath.Join(full, "queue.db"), n, sourceName); err != nil {
-		return err
-	}
-	filled := time.Since(began)
-	b.say("filled a store with %d jobs in %v", n, filled.Round(time.Millisecond))
-	for _, dir := range []string{full, empty} {
-		if err := pause(filepath.Join(dir, "queue.db")); err != nil {
+	var filled time.Duration
+	for _, c := range []struct {
+		dir  string
+		jobs int
+	}{{full, n}, {empty, 0}} {
+		p, err := b.start("vela-bench fill", filepath.Join(c.dir, "fill.log"), false,
+			exe(b.o.bin, "vela-bench"), "fill", "-jobs", strconv.Itoa(c.jobs), filepath.Join(c.dir, "queue.db"))
+		if err != nil {
 			return err
 		}
+		u, err := p.wait(b.ctx, b.o.timeout)
+		if err != nil {
+			return err
+		}
+		if c.jobs > 0 {
+			filled = u.wall
+		}
 	}
+	b.say("filled a store with %d jobs in %v", n, filled.Round(time.Millisecond))
 	dbSize := int64(0)
 	if fi, err := os.Stat(filepath.Join(full, "queue.db")); err == nil {
 		dbSize = fi.Size()
@@ -362,18 +373,52 @@ func (b *bench) startup(sec *section) error {
 		rssRow(fmt.Sprintf("peak RSS with %s queued jobs", count(n)), median(fullRSS), median(emptyRSS), "empty store", targetStartupRSS),
 	)
 	sec.notes = append(sec.notes,
-		fmt.Sprintf("`store.Fill` wrote %s queued call jobs of source `%s` (%v; the state file is %s), then `store.Open` + `SetGate(calls)` paused both stores, so the agent starts paused. "+
+		fmt.Sprintf("`vela-bench fill` (a process of its own) wrote %s queued call jobs of source `%s` with `store.Fill` (%v; the state file is %s), then `store.Open` + `SetGate(calls)` paused both stores, so the agent starts paused. "+
 			"The devserver's allocation is spent, so the agent's first check of the organisation finds no minutes and it stays paused.",
 			count(n), sourceName, filled.Round(100*time.Millisecond), megabytes(dbSize)),
-		fmt.Sprintf("Each run starts `vela-agent run` on the store (one source on an empty folder) and polls `/status` every 20 ms; start-up is the time from the process's start until `/status` answers 200 with counts summing to the jobs in the store. "+
+		fmt.Sprintf("Each run starts `vela-agent run` on the store (one source on an empty folder) and polls `/status` every 5 ms; start-up is the time from the process's start until `/status` answers 200 with counts summing to the jobs in the store. "+
 			"The agent then runs %v more before SIGTERM, and its peak RSS is read when it exits. Baseline: the same with an empty store. Empty and full alternate, %d run(s) each, on the same two state files; the median is reported.",
 			b.o.linger, b.o.runs),
 	)
 	return nil
 }
 
-// pause records the calls gate in the state file at path, creating it.
-func pause(path string) error {
+// checkPaused checks that the agent on addr is still paused with all of
+// its jobs: otherwise it was working while it was measured.
+func checkPaused(addr string, jobs int) error {
+	st, err := readStatus(addr)
+	switch {
+	case err != nil:
+		return fmt.Errorf("vela-agent run: status after the run: %w", err)
+	case len(st.paused) == 0:
+		return errors.New("vela-agent run: the agent was not paused: it worked on its jobs while it was measured")
+	case st.jobs != jobs:
+		return fmt.Errorf("vela-agent run: the store holds %d jobs, want %d", st.jobs, jobs)
+	}
+	return nil
+}
+
+// fillMain is `vela-bench fill`: it adds queued call jobs of the bench's
+// source to a state file with store.Fill, then pauses call uploads in it,
+// so that an agent started on it keeps every job queued.
+func fillMain(args []string, stderr io.Writer) error {
+	flags := flag.NewFlagSet("vela-bench fill", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	jobs := flags.Int("jobs", 0, "how many jobs to add")
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if flags.NArg() != 1 || *jobs < 0 {
+		fmt.Fprintln(stderr, "usage: vela-bench fill -jobs N STATEFILE")
+		return errUsage
+	}
+	path := flags.Arg(0)
+	if err := store.Fill(path, *jobs, sourceName); err != nil {
+		return err
+	}
 	s, err := store.Open(path, store.Options{})
 	if err != nil {
 		return err
@@ -401,7 +446,7 @@ func (b *bench) startupRun(dev *devserver, name, stateDir, watched string, jobs,
 	if err != nil {
 		return 0, usage{}, err
 	}
-	at, perr := b.pollStatus(p, ports[0], jobs, 20*time.Millisecond, b.o.timeout)
+	at, perr := b.pollStatus(p, ports[0], jobs, 5*time.Millisecond, b.o.timeout)
 	if perr == nil {
 		t := time.NewTimer(b.o.linger)
 		select {
@@ -410,6 +455,9 @@ func (b *bench) startupRun(dev *devserver, name, stateDir, watched string, jobs,
 			t.Stop()
 			perr = b.ctx.Err()
 		}
+	}
+	if perr == nil {
+		perr = checkPaused(ports[0], jobs)
 	}
 	u, err := p.stop(30 * time.Second)
 	if perr != nil {

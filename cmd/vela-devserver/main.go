@@ -81,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer srv.Close()
+	// Options take 0 as "the default"; the flag means what it says.
+	srv.SetAllocation(o.Allocation)
 	for _, f := range faults {
 		srv.Inject(f)
 	}
