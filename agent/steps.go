@@ -38,25 +38,14 @@ func (e held) Error() string    { return "held until " + e.until.Format(time.RFC
 
 // process drives a claimed job step by step until it finishes, fails or
 // has to wait. Each step changes the job in memory; the job is committed
-// before every step with an outside effect that a crash must not repeat
-// blindly: before the upload (so its presign is reused) and before a
-// post-action that deletes or moves the file. Other steps are committed
-// with the next of those, or when the job is released.
+// before the steps whose outside effect a crash must not repeat blindly:
+// the presign is committed while the upload starts (so a crash mid-upload
+// reuses it; the upload's own commit waits for it), and an upload is
+// committed before a post-action deletes or moves the file. Other steps
+// are committed with the next of those, or when the job is released.
 func (a *Agent) process(ctx context.Context, j *store.Job) {
-	took := time.Duration(-1) // how long the upload took, until it is logged
-	committed := func(err error) bool {
-		if err != nil {
-			a.log.Error("save job", "job", j.ID, "file", j.Path, "state", j.State, "err", err)
-			return false
-		}
-		if took >= 0 {
-			// Logged once committed: the line means the upload counts.
-			a.log.Info("uploaded", "file", j.Path, "bytes", j.Size, "took", took.Round(time.Millisecond))
-			took = -1
-		}
-		return true
-	}
 	defer a.wake.Broadcast()
+	c := &commits{a: a, j: j, took: -1}
 	for j.State.Active() {
 		from, start := j.State, a.now()
 		var err error
@@ -71,34 +60,67 @@ func (a *Agent) process(ctx context.Context, j *store.Job) {
 			err = a.finish(j)
 		}
 		if from == store.Presigned && j.State == store.Uploaded {
-			took = a.now().Sub(start)
+			c.took = a.now().Sub(start)
 		}
-		if err != nil {
-			if committed(a.failed(ctx, j, err)) && a.released != nil {
-				a.released(*j)
-			}
+		switch {
+		case err != nil:
+			c.commit(func(j *store.Job) error { return a.failed(ctx, j, err) }, true)
 			return
-		}
-		if a.commitBefore(j) && !committed(a.store.Save(j)) {
-			break
+		case from != store.Presigned && j.State == store.Presigned:
+			c.background(a.store.SaveAsync(j))
+		case a.commitBefore(j):
+			if !c.commit(a.store.Save, false) {
+				c.commit(a.store.Release, true)
+				return
+			}
 		}
 	}
-	if committed(a.store.Release(j)) && a.released != nil {
-		a.released(*j)
-	}
+	c.commit(a.store.Release, true)
 }
 
 // commitBefore reports whether the job's next step has an outside effect
 // that must not happen before the job's state is in the store.
 func (a *Agent) commitBefore(j *store.Job) bool {
-	switch j.State {
-	case store.Presigned:
-		return true
-	case store.Uploaded:
-		src := a.sources[j.Source]
-		return src != nil && src.cfg.AfterUpload != "keep"
+	if j.State != store.Uploaded {
+		return false
 	}
-	return false
+	src := a.sources[j.Source]
+	return src != nil && src.cfg.AfterUpload != "keep"
+}
+
+// commits orders one job's commits for process.
+type commits struct {
+	a       *Agent
+	j       *store.Job
+	pending func() error  // waits for the commit running in the background
+	took    time.Duration // how long the upload took, to log once committed; < 0 if nothing to log
+}
+
+func (c *commits) background(wait func() error) { c.pending = wait }
+
+// commit waits for the background commit, then makes f's. It logs the
+// upload once it is committed, and tells the push command of released
+// jobs. It reports whether f's commit succeeded.
+func (c *commits) commit(f func(*store.Job) error, release bool) bool {
+	if c.pending != nil {
+		if err := c.pending(); err != nil {
+			c.a.log.Error("save presign", "job", c.j.ID, "file", c.j.Path, "err", err)
+		}
+		c.pending = nil
+	}
+	if err := f(c.j); err != nil {
+		c.a.log.Error("save job", "job", c.j.ID, "file", c.j.Path, "state", c.j.State, "err", err)
+		return false
+	}
+	if c.took >= 0 {
+		// Logged once committed: the line means the upload counts.
+		c.a.log.Info("uploaded", "file", c.j.Path, "bytes", c.j.Size, "took", c.took.Round(time.Millisecond))
+		c.took = -1
+	}
+	if release && c.a.released != nil {
+		c.a.released(*c.j)
+	}
+	return true
 }
 
 // localPath is where the job's file is on this machine.

@@ -250,6 +250,24 @@ func (s *Store) firstDue(q *qtx, lanes []Lane, limit uint64) (due, id uint64, ok
 // Releases. Save sets j.Updated.
 func (s *Store) Save(j *Job) error { return s.save("save", j) }
 
+// SaveAsync starts saving j like Save and returns at once; wait returns
+// what Save returned. It lets a caller overlap a commit with work that
+// needs the commit only later. Until wait has returned, the caller must
+// not start another Save or Release of j (it may change j itself: the
+// commit saves j as it was when SaveAsync was called).
+func (s *Store) SaveAsync(j *Job) (wait func() error) {
+	snap := *j
+	done := make(chan error, 1)
+	go func() { done <- s.Save(&snap) }()
+	return func() error {
+		err := <-done
+		if err == nil {
+			j.Updated = snap.Updated
+		}
+		return err
+	}
+}
+
 // Release persists the job like Save and gives up the claim, so that the
 // job is due again at j.NextAttempt if it is still Active. The claim ends
 // even if Release fails: the job is then as it was last persisted, and due

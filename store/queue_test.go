@@ -749,3 +749,35 @@ func TestConcurrentWorkers(t *testing.T) {
 		t.Errorf("%d jobs for %d files and their new versions", total, files)
 	}
 }
+
+// SaveAsync commits the job as it was when called, even if the caller
+// changes it before waiting; a later Release builds on that commit.
+func TestSaveAsync(t *testing.T) {
+	s := openTest(t, newClock())
+	mustAdd(t, s, found("a.wav", 10))
+	j := claimID(t, s, 1)
+	j.State = Presigned
+	j.Presign = &Presign{URL: "https://s3.example/bucket", Fields: []Field{{"key", "k"}}}
+	wait := s.SaveAsync(j)
+	j.State, j.Presign = Uploaded, nil // the upload goes on meanwhile
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != Presigned || got.Presign == nil || got.Presign.URL != "https://s3.example/bucket" {
+		t.Fatalf("stored %s with presign %+v, want the presigned job as it was", got.State, got.Presign)
+	}
+	if err := s.Release(j); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(1); got.State != Uploaded {
+		t.Errorf("after Release: %s, want uploaded", got.State)
+	}
+	// An unclaimed job is refused, through wait.
+	if err := s.SaveAsync(j)(); !errors.Is(err, ErrNotClaimed) {
+		t.Errorf("SaveAsync of a released job: %v, want ErrNotClaimed", err)
+	}
+}

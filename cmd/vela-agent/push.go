@@ -70,9 +70,10 @@ service must be stopped: one process owns the queue at a time.`,
 type finished struct {
 	mu   sync.Mutex
 	jobs []store.Job
+	more chan struct{} // holds a token while jobs has news
 }
 
-func newFinished() *finished { return &finished{} }
+func newFinished() *finished { return &finished{more: make(chan struct{}, 1)} }
 
 func (f *finished) add(j store.Job) {
 	if j.State.Active() {
@@ -81,6 +82,10 @@ func (f *finished) add(j store.Job) {
 	f.mu.Lock()
 	f.jobs = append(f.jobs, j)
 	f.mu.Unlock()
+	select {
+	case f.more <- struct{}{}:
+	default:
+	}
 }
 
 func (f *finished) take() []store.Job {
@@ -123,6 +128,7 @@ func watchPush(ctx context.Context, a *agent.Agent, pushed []agent.Pushed, fin *
 		case <-ctx.Done():
 			return failed
 		case <-tick.C:
+		case <-fin.more:
 		}
 		for _, j := range fin.take() {
 			path, ok := pending[j.ID]
