@@ -72,6 +72,7 @@ type Agent struct {
 	track   *tracker
 	noWatch bool
 	started time.Time
+	releases sync.WaitGroup // last commits of jobs, made in the background
 	// released, if set, is told of every job a worker hands back. Set
 	// before Run, read only by workers.
 	released func(store.Job)
@@ -197,6 +198,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	wg.Wait()
+	a.releases.Wait()
 	if srv != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()

@@ -75,7 +75,15 @@ func (a *Agent) process(ctx context.Context, j *store.Job) {
 			}
 		}
 	}
-	c.commit(a.store.Release, true)
+	// The worker need not wait for its job's last commit: the job stays
+	// claimed until it lands, and commits that wait together share a
+	// transaction. Run waits for these before it returns.
+	a.releases.Add(1)
+	go func() {
+		defer a.releases.Done()
+		c.commit(a.store.Release, true)
+		a.wake.Broadcast()
+	}()
 }
 
 // commitBefore reports whether the job's next step has an outside effect

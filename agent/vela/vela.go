@@ -259,7 +259,8 @@ func defaultHTTPClient() *http.Client {
 				KeepAlive: 30 * time.Second,
 			}).DialContext,
 			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          10,
+			MaxIdleConns:          16,
+			MaxIdleConnsPerHost:   16, // one per worker; the default 2 reconnects all the time
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ExpectContinueTimeout: time.Second,
