@@ -2,16 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"time"
+
+	"github.com/vela-agent/vela-agent/cmd/internal/loopback"
 )
 
 // bench runs the scenarios in a working folder that close removes.
@@ -109,7 +108,7 @@ const orgID = "org-test"
 // startDevserver starts vela-devserver with its files in dir. Its objects
 // are kept in memory unless extra asks for -dir.
 func (b *bench) startDevserver(dir string, extra ...string) (*devserver, error) {
-	ports, err := freePorts(2)
+	ports, err := loopback.FreeAddrs(2)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +122,7 @@ func (b *bench) startDevserver(dir string, extra ...string) (*devserver, error) 
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if _, err := os.Stat(d.tokenFile); err == nil && dial(d.api) {
+		if _, err := os.Stat(d.tokenFile); err == nil && loopback.Listening(d.api) {
 			return d, nil
 		}
 		if !d.p.running() || time.Now().After(deadline) || b.ctx.Err() != nil {
@@ -149,7 +148,7 @@ type object struct {
 // checkStored checks that the devserver stored n objects of total bytes.
 func (d *devserver) checkStored(n int, total int64) error {
 	var objs []object
-	if err := getJSON("http://"+d.api+"/_emulator/objects", &objs); err != nil {
+	if err := loopback.GetJSON("http://"+d.api+"/_emulator/objects", &objs); err != nil {
 		return fmt.Errorf("list the devserver's objects: %w", err)
 	}
 	var sum int64
@@ -236,7 +235,7 @@ func readStatus(addr string) (agentStatus, error) {
 		Counts map[string]int
 		Paused []struct{ Name string }
 	}
-	if err := getJSON("http://"+addr+"/status", &st); err != nil {
+	if err := loopback.GetJSON("http://"+addr+"/status", &st); err != nil {
 		return agentStatus{}, err
 	}
 	if st.Counts == nil {
@@ -276,41 +275,4 @@ func (b *bench) pollStatus(p *proc, addr string, want int, interval, timeout tim
 		}
 		time.Sleep(interval)
 	}
-}
-
-func freePorts(n int) ([]string, error) {
-	var addrs []string
-	for i := 0; i < n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
-	}
-	return addrs, nil
-}
-
-func dial(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err == nil {
-		c.Close()
-	}
-	return err == nil
-}
-
-// statusClient fetches status pages; the timeout bounds every poll.
-var statusClient = &http.Client{Timeout: 5 * time.Second}
-
-func getJSON(url string, v any) error {
-	resp, err := statusClient.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(v)
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vela-agent/vela-agent/cmd/internal/loopback"
 	"github.com/vela-agent/vela-agent/store"
 )
 
@@ -251,7 +252,7 @@ func (b *bench) discoverRun(dev *devserver, root string, i int) (time.Duration, 
 		return 0, usage{}, err
 	}
 	defer os.RemoveAll(runDir)
-	ports, err := freePorts(1)
+	ports, err := loopback.FreeAddrs(1)
 	if err != nil {
 		return 0, usage{}, err
 	}
@@ -433,7 +434,7 @@ func fillMain(args []string, stderr io.Writer) error {
 // startupRun starts the agent on stateDir, waits until its status shows
 // jobs jobs, lets it run b.o.linger more and stops it.
 func (b *bench) startupRun(dev *devserver, name, stateDir, watched string, jobs, i int) (time.Duration, usage, error) {
-	ports, err := freePorts(1)
+	ports, err := loopback.FreeAddrs(1)
 	if err != nil {
 		return 0, usage{}, err
 	}

@@ -8,14 +8,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -23,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vela-agent/vela-agent/cmd/internal/loopback"
 )
 
 func main() {
@@ -48,7 +46,7 @@ func demo(bin string, n int, keep bool) error {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	ports, err := freePorts(3)
+	ports, err := loopback.FreeAddrs(3)
 	if err != nil {
 		return err
 	}
@@ -66,7 +64,7 @@ func demo(bin string, n int, keep bool) error {
 		return err
 	}
 	defer dev.stop()
-	if err := waitFor(ctx, 15*time.Second, func() bool { _, err := os.Stat(token); return err == nil && dial(api) }); err != nil {
+	if err := waitFor(ctx, 15*time.Second, func() bool { _, err := os.Stat(token); return err == nil && loopback.Listening(api) }); err != nil {
 		return fmt.Errorf("emulator did not start: %w", err)
 	}
 
@@ -127,7 +125,7 @@ status:
 	var last int
 	err = waitFor(ctx, 2*time.Minute, func() bool {
 		var st struct{ Counts map[string]int }
-		if getJSON(url, &st) != nil {
+		if loopback.GetJSON(url, &st) != nil {
 			return false
 		}
 		if d := st.Counts["done"]; d != last {
@@ -157,7 +155,7 @@ func showStorage(api string) error {
 		SHA256  string
 		Uploads int
 	}
-	if err := getJSON("http://"+api+"/_emulator/objects", &objects); err != nil {
+	if err := loopback.GetJSON("http://"+api+"/_emulator/objects", &objects); err != nil {
 		return fmt.Errorf("list the emulator's storage: %w", err)
 	}
 	var presigns []struct {
@@ -165,7 +163,7 @@ func showStorage(api string) error {
 		Key      string
 		Metadata map[string]any
 	}
-	if err := getJSON("http://"+api+"/_emulator/presigns", &presigns); err != nil {
+	if err := loopback.GetJSON("http://"+api+"/_emulator/presigns", &presigns); err != nil {
 		return fmt.Errorf("list the emulator's presigns: %w", err)
 	}
 	dates := map[string]any{}
@@ -223,27 +221,6 @@ func (p *proc) stop() {
 	}
 }
 
-func freePorts(n int) ([]string, error) {
-	var addrs []string
-	for i := 0; i < n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer ln.Close()
-		addrs = append(addrs, ln.Addr().String())
-	}
-	return addrs, nil
-}
-
-func dial(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err == nil {
-		c.Close()
-	}
-	return err == nil
-}
-
 func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -256,19 +233,6 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) error
 		time.Sleep(200 * time.Millisecond)
 	}
 	return nil
-}
-
-func getJSON(url string, v any) error {
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(v)
 }
 
 // writeWAV writes a mono 16-bit 8 kHz PCM WAV file of a tone.
