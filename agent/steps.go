@@ -28,7 +28,7 @@ type (
 	parked struct{ reason string }
 	// skipped: policy says this job is not to be uploaded.
 	skipped struct{ reason string }
-	// held: a remote asked for quiet; try again at until, not a failure.
+	// held: a remote asked for quiet until then; not a failure.
 	held struct{ until time.Time }
 )
 
@@ -61,6 +61,15 @@ func (a *Agent) process(ctx context.Context, j *store.Job) {
 		}
 		if from == store.Presigned && j.State == store.Uploaded {
 			c.took = a.now().Sub(start)
+		}
+		var hd held
+		if errors.As(err, &hd) {
+			// The remote asked for quiet: wait here, keeping the job,
+			// rather than put every due job back one commit at a time.
+			a.sleep(ctx, nil, hd.until.Sub(a.now()))
+			if ctx.Err() == nil {
+				continue
+			}
 		}
 		switch {
 		case err != nil:
@@ -351,15 +360,12 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) error {
 	var (
 		pk parked
 		sk skipped
-		hd held
 		ve *vela.Error
 		ue *upload.Error
 	)
 	switch {
 	case ctx.Err() != nil:
 		// Shutting down: not the job's fault. It resumes where it was.
-	case errors.As(err, &hd):
-		j.NextAttempt = hd.until
 	case errors.As(err, &pk):
 		j.State, j.Reason = store.Parked, pk.reason
 		a.log.Warn("parked: needs attention", "job", j.ID, "file", j.Path, "reason", pk.reason)
