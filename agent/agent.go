@@ -64,14 +64,14 @@ type Agent struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	sources map[string]*source // by name; fixed after New
-	gates   *gates
-	apiPace *pacer // the Vela API
-	upPace  *pacer // the upload service
-	wake    *signal
-	track   *tracker
-	noWatch bool
-	started time.Time
+	sources  map[string]*source // by name; fixed after New
+	gates    *gates
+	apiPace  *pacer // the Vela API
+	upPace   *pacer // the upload service
+	wake     *signal
+	track    *tracker
+	noWatch  bool
+	started  time.Time
 	releases sync.WaitGroup // last commits of jobs, made in the background
 	// released, if set, is told of every job a worker hands back. Set
 	// before Run, read only by workers.
