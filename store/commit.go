@@ -2,16 +2,24 @@ package store
 
 import (
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
+// commitLinger is how long a commit waits for others to join it while
+// other jobs are in flight. Each commit costs two fsyncs and a rewrite of
+// every page it touches, whatever it holds, so sharing matters more than
+// the few milliseconds: the agent's workers do not wait for their jobs'
+// last commits, and the one they do wait for (the presign's) runs while
+// the upload does. A package variable so tests can change it.
+var commitLinger = 5 * time.Millisecond
+
 // committer shares write transactions, and so fsyncs, among concurrent
-// Saves and Releases without ever waiting on a timer ("group commit"): a
-// write that arrives while no commit runs commits at once; writes that
-// arrive while one runs wait for it and then go together in the next. On
-// a fast disk every write commits alone, at once; on a slow one, as many
-// share an fsync as arrived during the previous one.
+// Saves and Releases ("group commit"). The first write to arrive leads: if
+// other jobs are claimed, and so may soon write too, it lingers for them;
+// then it commits everything pending in one transaction, and goes on until
+// nothing is pending. Writes that arrive meanwhile wait for the leader.
 type committer struct {
 	mu      sync.Mutex // guards pending and running
 	pending []*write
@@ -43,6 +51,11 @@ func (s *Store) group(fn func(q *qtx) error) error {
 	// check.
 	c.running = true
 	for len(c.pending) > 0 {
+		if n := len(c.pending); s.inFlight() > n {
+			c.mu.Unlock()
+			<-time.After(commitLinger)
+			c.mu.Lock()
+		}
 		batch := c.pending
 		c.pending = nil
 		c.mu.Unlock()
@@ -52,6 +65,13 @@ func (s *Store) group(fn func(q *qtx) error) error {
 	c.running = false
 	c.mu.Unlock()
 	return <-w.done
+}
+
+// inFlight is the number of claimed jobs: the most writes that may come.
+func (s *Store) inFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.claimed)
 }
 
 func (s *Store) commitBatch(batch []*write) {

@@ -781,3 +781,45 @@ func TestSaveAsync(t *testing.T) {
 		t.Errorf("SaveAsync of a released job: %v, want ErrNotClaimed", err)
 	}
 }
+
+// Concurrent Releases share transactions; one bad write fails alone.
+func TestGroupCommitIsolatesFailures(t *testing.T) {
+	s := openTest(t, newClock())
+	const n = 8
+	for i := 0; i < n; i++ {
+		mustAdd(t, s, found(fmt.Sprintf("f%d.wav", i), 10))
+	}
+	var jobs []*Job
+	for i := 1; i <= n; i++ {
+		jobs = append(jobs, claimID(t, s, uint64(i)))
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		j.State = Done
+		if i == 3 {
+			j.Size++ // a job's identity cannot change: this write fails
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Release(j)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == 3) {
+			t.Errorf("Release %d: %v", i+1, err)
+		}
+	}
+	counts, err := s.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[Done] != n-1 || counts[Queued] != 1 {
+		t.Errorf("counts = %v, want %d done and 1 queued", counts, n-1)
+	}
+	if err := s.Check(); err != nil {
+		t.Error(err)
+	}
+}
