@@ -216,3 +216,47 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A recording over upload.max_file_size is parked with the reason; queue
+// list shows it and queue retry puts it back once the limit is raised.
+func TestParkedListAndRetry(t *testing.T) {
+	e := newEnv(t, velatest.Options{})
+	e.writeToken(t)
+	conf, err := os.ReadFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := strings.Replace(string(conf), "upload:\n", "upload:\n  max_file_size: 5000\n", 1)
+	if err := os.WriteFile(e.cfg, []byte(small), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(e.dir, "batch")
+	writeFiles(t, src, 1) // 10,000 bytes
+	code, out := run(t, "push", "-q", "-c", e.cfg, src)
+	if code != 1 || !strings.Contains(out, "max_file_size") {
+		t.Fatalf("push of a file over the limit: exit %d:\n%s", code, out)
+	}
+	code, out = run(t, "queue", "list", "--state", "parked", "-c", e.cfg)
+	if code != 0 || !strings.Contains(out, "push_0.wav") || !strings.Contains(out, "max_file_size") {
+		t.Fatalf("queue list: exit %d:\n%s", code, out)
+	}
+	code, out = run(t, "status", "-c", e.cfg)
+	if code != 0 || !strings.Contains(out, "queue retry") || !strings.Contains(out, "max_file_size") {
+		t.Errorf("status lists no parked job: exit %d:\n%s", code, out)
+	}
+
+	if err := os.WriteFile(e.cfg, conf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run(t, "queue", "retry", "1", "-c", e.cfg); code != 0 {
+		t.Fatalf("queue retry: exit %d:\n%s", code, out)
+	}
+	if code, out := run(t, "queue", "retry", "99", "-c", e.cfg); code == 0 {
+		t.Errorf("queue retry of an unknown job succeeded:\n%s", out)
+	}
+	// The service (or a push) picks the job up again.
+	code, out = run(t, "push", "-q", "-c", e.cfg, src)
+	if code != 0 || len(e.srv.Objects()) != 1 {
+		t.Errorf("push after retry: exit %d, %d objects:\n%s", code, len(e.srv.Objects()), out)
+	}
+}
