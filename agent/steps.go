@@ -76,7 +76,7 @@ func (a *Agent) process(ctx context.Context, j *store.Job) {
 			c.commit(func(j *store.Job) error { return a.failed(ctx, j, err) }, true)
 			return
 		case from != store.Presigned && j.State == store.Presigned:
-			c.background(a.store.SaveAsync(j))
+			c.saveInBackground()
 		case a.commitBefore(j):
 			if !c.commit(a.store.Save, false) {
 				c.commit(a.store.Release, true)
@@ -113,18 +113,29 @@ type commits struct {
 	took    time.Duration // how long the upload took, to log once committed; < 0 if nothing to log
 }
 
-func (c *commits) background(wait func() error) { c.pending = wait }
+// saveInBackground starts committing the job as it is now, after the
+// previous background commit, so that commits land in order.
+func (c *commits) saveInBackground() {
+	c.wait()
+	c.pending = c.a.store.SaveAsync(c.j)
+}
+
+// wait waits for the background commit, if one runs.
+func (c *commits) wait() {
+	if c.pending == nil {
+		return
+	}
+	if err := c.pending(); err != nil {
+		c.a.log.Error("save presign", "job", c.j.ID, "file", c.j.Path, "err", err)
+	}
+	c.pending = nil
+}
 
 // commit waits for the background commit, then makes f's. It logs the
 // upload once it is committed, and tells the push command of released
 // jobs. It reports whether f's commit succeeded.
 func (c *commits) commit(f func(*store.Job) error, release bool) bool {
-	if c.pending != nil {
-		if err := c.pending(); err != nil {
-			c.a.log.Error("save presign", "job", c.j.ID, "file", c.j.Path, "err", err)
-		}
-		c.pending = nil
-	}
+	c.wait()
 	if err := f(c.j); err != nil {
 		c.a.log.Error("save job", "job", c.j.ID, "file", c.j.Path, "state", c.j.State, "err", err)
 		return false
