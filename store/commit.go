@@ -7,23 +7,27 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// commitLinger is how long a commit waits for others to join it while
-// other jobs are in flight. Each commit costs two fsyncs and a rewrite of
-// every page it touches, whatever it holds, so sharing matters more than
-// the few milliseconds: the agent's workers do not wait for their jobs'
-// last commits, and the one they do wait for (the presign's) runs while
-// the upload does. A package variable so tests can change it.
+// commitLinger is how long a commit that is not urgent waits for others
+// to join it while other jobs are in flight. Each commit costs two fsyncs
+// and a rewrite of every page it touches, whatever it holds, so sharing
+// matters more than a few milliseconds for a commit nobody waits on (the
+// agent commits a presign while the upload runs). An urgent commit, one
+// that records a confirmed upload, ends the wait at once and takes the
+// waiting commits with it. A package variable so tests can change it.
 var commitLinger = 5 * time.Millisecond
 
 // committer shares write transactions, and so fsyncs, among concurrent
 // Saves and Releases ("group commit"). The first write to arrive leads: if
-// other jobs are claimed, and so may soon write too, it lingers for them;
-// then it commits everything pending in one transaction, and goes on until
-// nothing is pending. Writes that arrive meanwhile wait for the leader.
+// nothing pending is urgent and other jobs are claimed, and so may soon
+// write too, it lingers for them; then it commits everything pending in
+// one transaction, and goes on until nothing is pending. Writes that
+// arrive meanwhile wait for the leader; an urgent one cuts its wait short.
 type committer struct {
-	mu      sync.Mutex // guards pending and running
+	mu      sync.Mutex // guards pending, urgent and running
 	pending []*write
-	running bool // a leader is committing; it takes pending before it stops
+	urgent  bool          // a pending write is urgent
+	running bool          // a leader is committing; it takes pending before it stops
+	hurry   chan struct{} // holds a token when an urgent write joined a lingering leader
 }
 
 // write is one caller's change and where its outcome goes.
@@ -37,12 +41,19 @@ type write struct {
 // the transaction is rolled back and each of its writes is retried in one
 // of its own, so that one bad write cannot fail the others. fn must
 // therefore derive every change from what it reads in the transaction.
-func (s *Store) group(fn func(q *qtx) error) error {
+func (s *Store) group(fn func(q *qtx) error, urgent bool) error {
 	w := &write{fn: fn, done: make(chan error, 1)}
 	c := &s.commit
 	c.mu.Lock()
 	c.pending = append(c.pending, w)
+	c.urgent = c.urgent || urgent
 	if c.running {
+		if urgent {
+			select {
+			case c.hurry <- struct{}{}:
+			default:
+			}
+		}
 		c.mu.Unlock()
 		return <-w.done
 	}
@@ -51,13 +62,22 @@ func (s *Store) group(fn func(q *qtx) error) error {
 	// check.
 	c.running = true
 	for len(c.pending) > 0 {
-		if n := len(c.pending); s.inFlight() > n {
+		if !c.urgent && s.inFlight() > len(c.pending) {
 			c.mu.Unlock()
-			<-time.After(commitLinger)
+			t := time.NewTimer(commitLinger)
+			select {
+			case <-t.C:
+			case <-c.hurry:
+			}
+			t.Stop()
 			c.mu.Lock()
 		}
+		select {
+		case <-c.hurry: // drop a token that came too late to matter
+		default:
+		}
 		batch := c.pending
-		c.pending = nil
+		c.pending, c.urgent = nil, false
 		c.mu.Unlock()
 		s.commitBatch(batch)
 		c.mu.Lock()

@@ -312,7 +312,10 @@ func (s *Store) save(op string, j *Job) error {
 		}
 		return q.putJob(old, &nj, rec)
 	}
-	if err := s.group(fn); err != nil {
+	// A commit that records a confirmed upload is never kept waiting for
+	// company: until it lands, a crash means sending the file again.
+	urgent := nj.State == Uploaded || nj.State == Done
+	if err := s.group(fn, urgent); err != nil {
 		return fmt.Errorf("%s job %d: %w", op, j.ID, err)
 	}
 	j.Updated = nj.Updated

@@ -144,6 +144,7 @@ func Open(path string, o Options) (*Store, error) {
 		now:      o.Now,
 		readOnly: o.ReadOnly,
 		claimed:  make(map[uint64]struct{}),
+		commit:   committer{hurry: make(chan struct{}, 1)},
 	}
 	if err := s.initSchema(); err != nil {
 		db.Close()
