@@ -15,6 +15,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -149,6 +150,10 @@ func (o *options) selected() []string {
 
 // benchMain runs the selected scenarios and prints the report. It fails if
 // any scenario could not be measured; a missed target is not a failure.
+// analysisHeading starts the part of the report file that is written by
+// hand and kept when the figures are rewritten.
+const analysisHeading = "## Analysis"
+
 func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, stderr)
 	if err != nil {
@@ -183,6 +188,13 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if o.out != "" {
+		// A hand-written analysis at the end of the file outlives the
+		// figures it discusses being measured again.
+		if old, err := os.ReadFile(o.out); err == nil {
+			if i := bytes.Index(old, []byte("\n"+analysisHeading)); i >= 0 {
+				text = strings.TrimRight(text, "\n") + "\n" + string(old[i:])
+			}
+		}
 		if err := os.WriteFile(o.out, []byte(text), 0o644); err != nil {
 			return fmt.Errorf("write the report: %w", err)
 		}
