@@ -130,14 +130,16 @@ func (q *qtx) loadIndexed(id uint64, name string) (*Job, error) {
 // invariants listed with the buckets in store.go, and it is idempotent: run
 // twice, the second run finds j stored and changes nothing more.
 func (q *qtx) putJob(old, j *Job, rec []byte) error {
-	if old != nil && old.State != j.State {
-		if err := q.state.Delete(stateKey(old.State, old.ID)); err != nil {
-			return err
-		}
-	}
 	if old == nil || old.State != j.State {
-		if err := q.state.Put(stateKey(j.State, j.ID), nil); err != nil {
-			return err
+		if old != nil && old.State.indexed() {
+			if err := q.state.Delete(stateKey(old.State, old.ID)); err != nil {
+				return err
+			}
+		}
+		if j.State.indexed() {
+			if err := q.state.Put(stateKey(j.State, j.ID), nil); err != nil {
+				return err
+			}
 		}
 		q.delta[j.State]++
 		if old != nil {
@@ -180,8 +182,10 @@ func (q *qtx) move(b *bolt.Bucket, had, has bool, old, j *Job, key func(*Job) []
 // deleteJob removes j, as stored, and its index entries. Its seen entry
 // stays.
 func (q *qtx) deleteJob(j *Job) error {
-	if err := q.state.Delete(stateKey(j.State, j.ID)); err != nil {
-		return err
+	if j.State.indexed() {
+		if err := q.state.Delete(stateKey(j.State, j.ID)); err != nil {
+			return err
+		}
 	}
 	q.delta[j.State]--
 	if err := q.move(q.due, j.State.Active(), false, j, nil, dueKey); err != nil {

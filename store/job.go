@@ -63,6 +63,12 @@ func ParseState(name string) (State, error) {
 // whether it is between Queued and Uploaded. Only active jobs are claimed.
 func (s State) Active() bool { return s >= Queued && s <= Uploaded }
 
+// indexed reports whether jobs in state s are listed in the state index:
+// the states an admin lists and acts on. The states a job passes through
+// on its way to Done are not, so that the commits of the hot path touch
+// one index fewer; [Store.List] scans the jobs for those.
+func (s State) indexed() bool { return s == Parked || s == Skipped }
+
 // ended reports whether a job in state s is a candidate for [Store.Prune].
 func (s State) ended() bool { return s == Done || s == Skipped }
 

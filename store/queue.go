@@ -395,7 +395,8 @@ func (s *Store) List(state State, afterID uint64, limit int) ([]*Job, error) {
 	var jobs []*Job
 	err := s.view(func(q *qtx) error {
 		jobs = make([]*Job, 0, min(limit, 100))
-		if state == 0 {
+		if !state.indexed() {
+			// Any state, or one the state index leaves out: scan the jobs.
 			c := q.jobs.Cursor()
 			for k, v := c.Seek(idKey(afterID + 1)); k != nil && len(jobs) < limit; k, v = c.Next() {
 				if len(k) != 8 {
@@ -406,7 +407,9 @@ func (s *Store) List(state State, afterID uint64, limit int) ([]*Job, error) {
 				if err != nil {
 					return fmt.Errorf("job %d: %w", id, err)
 				}
-				jobs = append(jobs, j)
+				if state == 0 || j.State == state {
+					jobs = append(jobs, j)
+				}
 			}
 			return nil
 		}

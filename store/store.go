@@ -37,7 +37,8 @@ var (
 	// jobs: id -> job record (record.go). The bucket's sequence is the last
 	// id handed out: ids only grow and are never reused, even after Prune.
 	bucketJobs = []byte("jobs")
-	// state: state(1)|id -> empty, for every job.
+	// state: state(1)|id -> empty, for every Parked or Skipped job and no
+	// other (State.indexed): the states an admin lists.
 	bucketState = []byte("state")
 	// due: lane(1)|dueTime(NextAttempt)|id -> empty, for every Active job
 	// and no other job.
