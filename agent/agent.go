@@ -124,7 +124,7 @@ func New(o Options) (*Agent, error) {
 				Settle:         sc.Settle.D(),
 				RescanInterval: sc.RescanInterval.D(),
 				Poll:           sc.Poll,
-				Logger:         log.With("source", sc.Name),
+				Logger:         log,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("source %s: %w", sc.Name, err)
