@@ -29,10 +29,11 @@ type Status struct {
 
 // SourceStatus describes one source.
 type SourceStatus struct {
-	Name   string `json:"name"`
-	Path   string `json:"path"`
-	Mode   string `json:"mode"`
-	Reason string `json:"reason,omitempty"`
+	Name    string `json:"name"`
+	Path    string `json:"path"`
+	Mode    string `json:"mode"`
+	Reason  string `json:"reason,omitempty"`
+	Problem string `json:"problem,omitempty"` // what an admin must fix, if anything
 }
 
 // Transfer is an upload in progress.
@@ -173,6 +174,7 @@ func (a *Agent) Status() (*Status, error) {
 		ss := SourceStatus{Name: sc.Name, Path: sc.Path}
 		if src := a.sources[sc.Name]; src != nil && src.w != nil {
 			ss.Mode, ss.Reason = src.w.Mode()
+			ss.Problem = src.w.Problem()
 		}
 		st.Sources = append(st.Sources, ss)
 	}

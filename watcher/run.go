@@ -496,6 +496,7 @@ func (r *run) scanDir(ctx context.Context, abs, rel string) error {
 	case err != nil:
 		r.readFailed(abs, rel, err)
 	case rel == "." && r.clearWarn("dir:."):
+		r.w.setProblem("")
 		r.w.log.Info("root folder available again", "root", abs)
 	case r.clearWarn("dir:" + rel):
 		r.w.log.Info("folder readable again", "folder", abs)
@@ -541,6 +542,7 @@ func (r *run) readFailed(abs, rel string, err error) {
 	}
 	r.failed[rel] = struct{}{}
 	if rel == "." {
+		r.w.setProblem(fmt.Sprintf("folder unavailable, retried every %v: %v", r.pollEvery, err))
 		r.warn("dir:.", "root folder unavailable; retrying", "root", abs, "retry_every", r.pollEvery, "err", err)
 		return
 	}

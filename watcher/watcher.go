@@ -116,6 +116,7 @@ type Local struct {
 	mu      sync.Mutex // guards the fields below
 	mode    string
 	reason  string
+	problem string   // why the root cannot be read now; "" when it can
 	forgets []string // paths passed to Forget, not yet taken by Run
 }
 
@@ -209,6 +210,20 @@ func (w *Local) Mode() (mode, reason string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.mode, w.reason
+}
+
+// Problem says why the watcher cannot see its root folder now (missing,
+// unreadable), or "" when it can: what an admin must fix.
+func (w *Local) Problem() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.problem
+}
+
+func (w *Local) setProblem(p string) {
+	w.mu.Lock()
+	w.problem = p
+	w.mu.Unlock()
 }
 
 func (w *Local) setMode(mode, reason string) {

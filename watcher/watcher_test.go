@@ -614,8 +614,14 @@ func TestMissingRootAppearsLater(t *testing.T) {
 	h.waitFor("two failed scans", func([]File) bool {
 		return h.logs.count(slog.LevelWarn, "root folder unavailable")+h.logs.count(slog.LevelDebug, "root folder unavailable") >= 2
 	})
+	if p := h.w.Problem(); !strings.Contains(p, "folder unavailable") {
+		t.Errorf("Problem() = %q while the root is missing", p)
+	}
 	makeTree(t, root, "a.wav", "sub/b.wav")
 	h.waitPaths("a.wav", "sub/b.wav")
+	if p := h.w.Problem(); p != "" {
+		t.Errorf("Problem() = %q once the root is back", p)
+	}
 	if n := h.logs.count(slog.LevelWarn, "root folder unavailable"); n != 1 {
 		t.Errorf("%d warnings about the missing root, want 1", n)
 	}

@@ -125,6 +125,9 @@ func printStatus(w io.Writer, st *agent.Status, live bool) {
 			if s.Reason != "" {
 				line += ": " + s.Reason
 			}
+			if s.Problem != "" {
+				line += "\n    PROBLEM: " + s.Problem
+			}
 			fmt.Fprintln(w, line)
 		}
 	}
