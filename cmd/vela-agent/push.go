@@ -124,10 +124,12 @@ func watchPush(ctx context.Context, a *agent.Agent, pushed []agent.Pushed, fin *
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for len(pending) > 0 {
+		ticked := false
 		select {
 		case <-ctx.Done():
 			return failed
 		case <-tick.C:
+			ticked = true
 		case <-fin.more:
 		}
 		for _, j := range fin.take() {
@@ -148,6 +150,9 @@ func watchPush(ctx context.Context, a *agent.Agent, pushed []agent.Pushed, fin *
 				fmt.Fprintln(os.Stderr)
 			}
 			fmt.Fprintf(os.Stderr, "%s: %s\n", path, msg)
+		}
+		if !ticked || len(pending) == 0 {
+			continue // progress and pauses are looked at on the tick
 		}
 		st, err := a.Status()
 		if err != nil {
