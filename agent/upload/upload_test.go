@@ -2,6 +2,7 @@ package upload
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -822,5 +823,47 @@ func TestBodyAfterClose(t *testing.T) {
 	}
 	if err := b.Close(); err != nil {
 		t.Error(err)
+	}
+}
+
+// The hand-written form parses back, through mime/multipart, into the same
+// fields in the same order, whatever their names hold.
+func TestEncodeFormParsesBack(t *testing.T) {
+	fields := []Field{
+		{"key", "org/2025/call.wav"},
+		{`odd"name`, "v1"},
+		{`back\slash`, "v2"},
+		{"x-amz-meta-ünï", "välue with spaces\r\nand a newline"},
+		{"empty", ""},
+	}
+	body := Body{Name: `rec "1".wav`, Size: 3}
+	head, tail, ctype := encodeForm(fields, body)
+	_, params, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(append(append([]byte{}, head...), "abc"...), tail...)
+	r := multipart.NewReader(bytes.NewReader(all), params["boundary"])
+	for i := 0; ; i++ {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			if i != len(fields)+1 {
+				t.Fatalf("%d parts, want %d", i, len(fields)+1)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(p)
+		if i < len(fields) {
+			if p.FormName() != fields[i].Name || string(data) != fields[i].Value {
+				t.Errorf("part %d = %q: %q, want %q: %q", i, p.FormName(), data, fields[i].Name, fields[i].Value)
+			}
+			continue
+		}
+		if p.FormName() != "file" || p.FileName() != body.Name || string(data) != "abc" || p.Header.Get("Content-Type") != "audio/wav" {
+			t.Errorf("file part = %q %q %q %q", p.FormName(), p.FileName(), data, p.Header.Get("Content-Type"))
+		}
 	}
 }
