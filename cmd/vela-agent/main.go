@@ -2,13 +2,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -95,6 +98,21 @@ func (g *globals) load() (*config.Config, error) {
 		fmt.Fprintln(os.Stderr, "warning:", w)
 	}
 	return cfg, nil
+}
+
+// openAgent loads the configuration and opens the agent, logging to logTo,
+// with a context that ends on SIGINT or SIGTERM. done closes both.
+func (g *globals) openAgent(logTo io.Writer, noWatch bool) (ctx context.Context, a *agent.Agent, done func(), err error) {
+	cfg, err := g.load()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	a, err = agent.Open(cfg, logger(cfg, logTo), noWatch)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	return ctx, a, func() { stop(); a.Close() }, nil
 }
 
 // logger makes the structured logger the configuration asks for.

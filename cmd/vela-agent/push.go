@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -30,17 +28,11 @@ file. Exits 0 when every file is uploaded or was already, 1 otherwise. The
 service must be stopped: one process owns the queue at a time.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.load()
+			ctx, a, closeAgent, err := g.openAgent(io.Discard, true)
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			a, err := agent.Open(cfg, logger(cfg, io.Discard), true)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+			defer closeAgent()
 			pushed, err := a.QueueFiles(args)
 			if err != nil {
 				return err
@@ -48,11 +40,11 @@ service must be stopped: one process owns the queue at a time.`,
 			fin := newFinished()
 			a.OnRelease(fin.add)
 			runCtx, cancel := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { done <- a.Run(runCtx) }()
+			ran := make(chan error, 1)
+			go func() { ran <- a.Run(runCtx) }()
 			failed := watchPush(ctx, a, pushed, fin, quiet || !term.IsTerminal(int(os.Stderr.Fd())))
 			cancel()
-			<-done
+			<-ran
 			if ctx.Err() != nil {
 				return &exitError{code: 130, msg: "interrupted; the queue keeps what was not uploaded"}
 			}

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/vela-agent/vela-agent/agent"
 	"github.com/vela-agent/vela-agent/agent/config"
 )
 
@@ -19,17 +15,11 @@ func runCmd(g *globals) *cobra.Command {
 		Short: "Watch the sources and upload until stopped (SIGINT/SIGTERM)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.load()
+			ctx, a, done, err := g.openAgent(os.Stderr, false)
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			a, err := agent.Open(cfg, logger(cfg, os.Stderr), false)
-			if err != nil {
-				return err
-			}
-			defer a.Close()
+			defer done()
 			return a.Run(ctx)
 		},
 	}
