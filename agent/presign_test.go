@@ -1,0 +1,96 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vela-agent/vela-agent/agent/config"
+	"github.com/vela-agent/vela-agent/agent/vela/velatest"
+	"github.com/vela-agent/vela-agent/store"
+)
+
+// A stored presign is used while it has more than presignMargin left, and
+// dropped for a new one, without an upload attempt, once it has less.
+func TestStoredPresignReusedUntilMargin(t *testing.T) {
+	srv, err := velatest.Start(velatest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	if err := os.MkdirAll(in, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte(srv.RefreshToken()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(filepath.Join(dir, "vela-agent.yaml"), []byte(fmt.Sprintf(`
+api: {base_url: %q, org_id: org-test, refresh_token_file: %q}
+state_dir: %q
+sources: [{name: calls, path: %q}]
+status: {listen: ""}
+`, srv.URL(), token, filepath.Join(dir, "state"), in)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(cfg, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := os.WriteFile(filepath.Join(in, "call.wav"), []byte("RIFF...."), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(in, "call.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.store.Add([]store.Found{{Source: "calls", Path: "call.wav", Size: fi.Size(), ModTime: fi.ModTime()}}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := a.store.Claim(store.LaneCalls)
+	if err != nil || j == nil {
+		t.Fatalf("claim: %v, %v", j, err)
+	}
+	ctx := context.Background()
+	if err := a.describe(j); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.presign(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	expires := j.Presign.Expires
+	if expires.IsZero() {
+		t.Fatal("the presign's expiry was not read from its policy")
+	}
+
+	// Later, with less than the margin left: dropped, nothing sent.
+	a.now = func() time.Time { return expires.Add(-presignMargin / 2) }
+	if err := a.upload(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if j.State != store.Ready || j.Presign != nil || srv.Count(velatest.OpUpload) != 0 {
+		t.Fatalf("near expiry: state %s, presign %v, %d uploads; want ready, none, 0", j.State, j.Presign, srv.Count(velatest.OpUpload))
+	}
+
+	// A fresh presign with more than the margin left is used.
+	a.now = time.Now
+	if err := a.presign(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.upload(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if j.State != store.Uploaded || srv.Count(velatest.OpUpload) != 1 || srv.Count(velatest.OpPresign) != 2 {
+		t.Errorf("state %s, %d uploads, %d presigns; want uploaded, 1, 2", j.State, srv.Count(velatest.OpUpload), srv.Count(velatest.OpPresign))
+	}
+	if err := a.store.Release(j); err != nil {
+		t.Fatal(err)
+	}
+}
