@@ -152,6 +152,9 @@ func TestLogin(t *testing.T) {
 	if strings.Contains(string(out), "secret") {
 		t.Errorf("the password was echoed:\n%s", out)
 	}
+	if strings.Contains(string(out), "warning") {
+		t.Errorf("login warned about the token file it is about to write:\n%s", out)
+	}
 	fi, err := os.Stat(e.token)
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,8 @@ terminal) and never stored. An account holds at most three refresh tokens,
 so run this once per installation, not on every start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.load()
+			// The token file not existing yet is why one signs in.
+			cfg, err := g.load("does not exist yet")
 			if err != nil {
 				return err
 			}

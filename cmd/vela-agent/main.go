@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -88,13 +89,20 @@ func defaultConfig() string {
 	return "/etc/vela-agent/vela-agent.yaml"
 }
 
-// load reads the configuration and prints its warnings.
-func (g *globals) load() (*config.Config, error) {
+// load reads the configuration and prints its warnings, but those that
+// contain one of the skip strings.
+func (g *globals) load(skip ...string) (*config.Config, error) {
 	cfg, err := config.Load(g.config)
 	if err != nil {
 		return nil, err
 	}
+warnings:
 	for _, w := range cfg.Warnings {
+		for _, s := range skip {
+			if strings.Contains(w, s) {
+				continue warnings
+			}
+		}
 		fmt.Fprintln(os.Stderr, "warning:", w)
 	}
 	return cfg, nil
