@@ -157,14 +157,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 
 	var srv *http.Server
+	served := make(chan struct{})
 	if l := a.cfg.Status.Listen; l != "" && !a.noWatch {
 		ln, err := net.Listen("tcp", l)
 		if err != nil {
 			return fmt.Errorf("status page: listen on %s: %w (set status.listen to another port, or \"\" to disable it)", l, err)
 		}
 		srv = &http.Server{Handler: a.statusHandler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
+		go func() { defer close(served); _ = srv.Serve(ln) }()
 		a.log.Info("status page", "url", "http://"+ln.Addr().String()+"/status")
+	} else {
+		close(served)
 	}
 
 	var wg sync.WaitGroup
@@ -204,6 +207,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer scancel()
 		_ = srv.Shutdown(sctx)
 	}
+	<-served
 	a.log.Info("vela-agent stopped")
 	return nil
 }
