@@ -31,7 +31,7 @@ so run this once per installation, not on every start.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The token file not existing yet is why one signs in.
-			cfg, err := g.load("does not exist yet")
+			cfg, err := g.load("api.refresh_token_file")
 			if err != nil {
 				return err
 			}

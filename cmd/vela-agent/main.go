@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -89,21 +90,17 @@ func defaultConfig() string {
 	return "/etc/vela-agent/vela-agent.yaml"
 }
 
-// load reads the configuration and prints its warnings, but those that
-// contain one of the skip strings.
+// load reads the configuration and prints its warnings, but those about
+// the keys in skip.
 func (g *globals) load(skip ...string) (*config.Config, error) {
 	cfg, err := config.Load(g.config)
 	if err != nil {
 		return nil, err
 	}
-warnings:
 	for _, w := range cfg.Warnings {
-		for _, s := range skip {
-			if strings.Contains(w, s) {
-				continue warnings
-			}
+		if !slices.ContainsFunc(skip, func(key string) bool { return strings.HasPrefix(w, key+": ") }) {
+			fmt.Fprintln(os.Stderr, "warning:", w)
 		}
-		fmt.Fprintln(os.Stderr, "warning:", w)
 	}
 	return cfg, nil
 }

@@ -41,9 +41,6 @@ func validateCmd(g *globals) *cobra.Command {
 				}
 				return err
 			}
-			if _, _, err := cfg.API.Credentials(); err != nil {
-				fmt.Fprintln(os.Stderr, "warning:", err)
-			}
 			fmt.Printf("%s: OK (%d source(s), state in %s)\n", cfg.File, len(cfg.Sources), cfg.StateDir)
 			return nil
 		},
