@@ -88,7 +88,7 @@ func (p *progress) set(n int64) { p.sent.Store(n) }
 
 func newTracker() *tracker { return &tracker{active: map[uint64]*progress{}} }
 
-func (t *tracker) start(j *store.Job, name string) *progress {
+func (t *tracker) start(j *store.Job) *progress {
 	p := &progress{Transfer: Transfer{Job: j.ID, File: j.Path, Size: j.Size, Since: time.Now()}}
 	t.mu.Lock()
 	t.active[j.ID] = p
@@ -135,11 +135,16 @@ func (t *tracker) snapshot() (active []Transfer, events []Event) {
 // ReadStatus reports what the store alone knows: counts, pause gates and
 // parked jobs. `vela-agent status` uses it when no agent is running.
 func ReadStatus(s *store.Store) (*Status, error) {
-	counts, err := s.Counts()
+	gates, err := s.Gates()
 	if err != nil {
 		return nil, err
 	}
-	gates, err := s.Gates()
+	return readStatus(s, gates)
+}
+
+// readStatus reports the store's counts and parked jobs, and the gates.
+func readStatus(s *store.Store, gates []store.Gate) (*Status, error) {
+	counts, err := s.Counts()
 	if err != nil {
 		return nil, err
 	}
@@ -161,12 +166,11 @@ func Summarise(j *store.Job) JobSummary {
 
 // Status reports the agent's current state.
 func (a *Agent) Status() (*Status, error) {
-	st, err := ReadStatus(a.store)
+	st, err := readStatus(a.store, a.gates.list())
 	if err != nil {
 		return nil, err
 	}
 	st.Started = a.started
-	st.Paused = a.gates.list()
 	st.Uploaded = a.track.files.Load()
 	st.UploadedBytes = a.track.bytes.Load()
 	st.Active, st.Recent = a.track.snapshot()

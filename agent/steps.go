@@ -287,7 +287,7 @@ func (a *Agent) upload(ctx context.Context, j *store.Job) error {
 		form.Fields[i] = upload.Field{Name: f.Name, Value: f.Value}
 	}
 	name := fileName(j)
-	tr := a.track.start(j, name)
+	tr := a.track.start(j)
 	defer a.track.done(j.ID)
 	_, err = a.up.Post(ctx, form, upload.FileBody(p, name, j.Size), tr.set)
 	var ue *upload.Error

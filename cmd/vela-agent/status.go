@@ -107,12 +107,8 @@ func printStatus(w io.Writer, st *agent.Status, live bool) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	names := make([]string, 0, len(st.Counts))
 	for _, s := range store.States {
-		names = append(names, s.String())
-	}
-	for _, n := range names {
-		fmt.Fprintf(tw, "%s\t%d\n", n, st.Counts[n])
+		fmt.Fprintf(tw, "%s\t%d\n", s, st.Counts[s.String()])
 	}
 	tw.Flush()
 	if live {
