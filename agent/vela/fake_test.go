@@ -369,3 +369,16 @@ func asError(t *testing.T, err error) *Error {
 
 // background is the context of tests that do not cancel.
 var background = context.Background()
+
+// wantError checks err against want, a part of the error expected ("" for
+// none), and reports whether there is a result to check: err is nil.
+func wantError(t *testing.T, err error, want string) bool {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Fatal(err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Fatalf("error %v, want one containing %q", err, want)
+	}
+	return err == nil
+}

@@ -50,14 +50,8 @@ func TestParseToken(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tok, err := parseToken([]byte(tt.body), now)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
-				}
+			if !wantError(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if tok.value != tt.token || !tok.expires.Equal(tt.expires) {
 				t.Errorf("got %q expiring %v, want %q expiring %v", tok.value, tok.expires, tt.token, tt.expires)
