@@ -190,11 +190,7 @@ func (b *bench) discoverScenario(sec *section) error {
 	}
 	b.say("wrote %d files in %d folders in %v", n, min(b.o.dirs, n), time.Since(began).Round(time.Millisecond))
 
-	devDir, err := b.mkdir("discover", "devserver")
-	if err != nil {
-		return err
-	}
-	dev, err := b.startPausedDevserver(devDir)
+	dev, err := b.startPausedDevserver("discover")
 	if err != nil {
 		return err
 	}
@@ -235,7 +231,7 @@ func (b *bench) discoverScenario(sec *section) error {
 	sec.notes = append(sec.notes,
 		fmt.Sprintf("%s files of about 40 bytes, named `*.wav`, spread over %s folders, created once; every run reads them from the page cache.", count(n), count(min(b.o.dirs, n))),
 		fmt.Sprintf("Agent: `vela-agent run` with one source on the tree (`settle: %v`, `rescan_interval: 5m`) and a fresh `state_dir` per run. "+
-			"The devserver's allocation is spent before the first run, so the agent's first presigns are refused with `Allocation exceeded`, call uploads pause and every job stays in the queue. "+
+			"The devserver starts with no minutes allocated, so the agent's first presigns are refused with `Allocation exceeded`, call uploads pause and every job stays in the queue. "+
 			"The bench polls `/status` every 100 ms and takes the time from the process's start until its counts sum to %s. "+
 			"**The settle time (%v) is part of the agent's time**: no file may be queued before it has been seen unchanged for that long.", b.o.settle, count(n), b.o.settle),
 		"Baseline: a walk of the same tree in the bench process itself (`os.ReadDir` of every folder and `Info` of every entry), the least any discovery must do; it alternates with the agent's runs.",
@@ -273,16 +269,19 @@ func (b *bench) discoverRun(dev *devserver, root string, i int) (time.Duration, 
 	return at.Sub(p.started), u, err
 }
 
-// startPausedDevserver starts a devserver whose allocation is spent. The
-// devserver takes -allocation 0 to mean its default of a million minutes,
-// so it is started with a thousandth of a minute, which the first presign
-// spends.
-func (b *bench) startPausedDevserver(dir string) (*devserver, error) {
-	dev, err := b.startDevserver(dir, "-allocation", "0.001", "-max-file-size", strconv.FormatInt(maxFileSize, 10))
+// startPausedDevserver starts a devserver with no minutes allocated
+// (-allocation 0), so that every presign is refused with "Allocation
+// exceeded" and the agent pauses call uploads, keeping its queue.
+func (b *bench) startPausedDevserver(scenario string) (*devserver, error) {
+	dir, err := b.mkdir(scenario, "devserver")
 	if err != nil {
 		return nil, err
 	}
-	if err := dev.useAllocation(b.ctx); err != nil {
+	dev, err := b.startDevserver(dir, "-allocation", "0", "-max-file-size", strconv.FormatInt(maxFileSize, 10))
+	if err != nil {
+		return nil, err
+	}
+	if err := dev.checkPaused(b.ctx); err != nil {
 		dev.stop()
 		return nil, err
 	}
@@ -329,11 +328,7 @@ func (b *bench) startup(sec *section) error {
 	if err != nil {
 		return err
 	}
-	devDir, err := b.mkdir("startup", "devserver")
-	if err != nil {
-		return err
-	}
-	dev, err := b.startPausedDevserver(devDir)
+	dev, err := b.startPausedDevserver("startup")
 	if err != nil {
 		return err
 	}
@@ -375,7 +370,7 @@ func (b *bench) startup(sec *section) error {
 	)
 	sec.notes = append(sec.notes,
 		fmt.Sprintf("`vela-bench fill` (a process of its own) wrote %s queued call jobs of source `%s` with `store.Fill` (%v; the state file is %s), then `store.Open` + `SetGate(calls)` paused both stores, so the agent starts paused. "+
-			"The devserver's allocation is spent, so the agent's first check of the organisation finds no minutes and it stays paused.",
+			"The devserver has no minutes allocated, so the agent's first check of the organisation finds no minutes and it stays paused.",
 			count(n), sourceName, filled.Round(100*time.Millisecond), megabytes(dbSize)),
 		fmt.Sprintf("Each run starts `vela-agent run` on the store (one source on an empty folder) and polls `/status` every 5 ms; start-up is the time from the process's start until `/status` answers 200 with counts summing to the jobs in the store. "+
 			"The agent then runs %v more before SIGTERM, and its peak RSS is read when it exits. Baseline: the same with an empty store. Empty and full alternate, %d run(s) each, on the same two state files; the median is reported.",
