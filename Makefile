@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/vela-agent/vela-agent/agent.Version=$(VERSION)
 BIN     := bin
 
-.PHONY: all build demo test test-short vet bench fuzz clean
+.PHONY: all build demo test test-long test-short vet bench fuzz clean
 
 all: build
 
@@ -20,6 +20,10 @@ demo: build
 # short run of every fuzz target's seed corpus (part of go test).
 test: vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Longer kill loops than make test's, for the crash guarantees at scale.
+test-long:
+	$(GO) test -count=1 -timeout 30m -run 'TestCrashResume' ./cmd/vela-agent -crash.files=3000 -crash.kills=100 -v
 
 test-short:
 	$(GO) test -short -count=1 ./...

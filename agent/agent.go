@@ -70,9 +70,11 @@ type Agent struct {
 	upPace   *pacer // the upload service
 	wake     *signal
 	track    *tracker
+	health   *commitHealth
+	claimLog limitedLog // claim failures, logged at most once a minute
+	addLog   limitedLog // failures to queue found files, likewise
 	noWatch  bool
 	started  time.Time
-	releases sync.WaitGroup // last commits of jobs, made in the background
 	// released, if set, is told of every job a worker hands back. Set
 	// before Run, read only by workers.
 	released func(store.Job)
@@ -104,6 +106,9 @@ func New(o Options) (*Agent, error) {
 		noWatch: o.NoWatch,
 		started: time.Now(),
 	}
+	a.health = &commitHealth{log: log, now: a.now, wake: a.wake.Broadcast}
+	a.claimLog = limitedLog{every: time.Minute, now: a.now}
+	a.addLog = limitedLog{every: time.Minute, now: a.now}
 	up := o.Config.Upload
 	a.apiPace = newPacer(up.RetryMin.D(), up.RetryMax.D(), a.now)
 	a.upPace = newPacer(up.RetryMin.D(), up.RetryMax.D(), a.now)
@@ -201,7 +206,6 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	wg.Wait()
-	a.releases.Wait()
 	if srv != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
@@ -227,7 +231,7 @@ func (a *Agent) ingest(ctx context.Context, in <-chan []watcher.File) {
 			if err != nil {
 				// The watcher believes these were delivered: make it offer
 				// them again on its next scan rather than lose them.
-				a.log.Error("queue found files", "files", len(batch), "err", err)
+				a.addLog.Error(a.log, "queue found files; they are offered again on the next scan", "files", len(batch), "err", err)
 				for _, f := range batch {
 					if src := a.sources[f.Source]; src != nil && src.w != nil {
 						src.w.Forget(f.Path)
@@ -247,10 +251,19 @@ func (a *Agent) ingest(ctx context.Context, in <-chan []watcher.File) {
 func (a *Agent) worker(ctx context.Context) {
 	for ctx.Err() == nil {
 		woken := a.wake.C() // before Claim, so a wake-up in between is not lost
+		if a.health.broken() {
+			// An upload now could not be recorded: wait for the commits
+			// that retry, or probe the file now and then.
+			a.sleep(ctx, woken, a.cfg.Upload.RetryMin.D())
+			if ctx.Err() == nil && a.health.broken() {
+				a.committed(a.store.Probe())
+			}
+			continue
+		}
 		lanes := a.gates.lanes()
 		j, err := a.store.Claim(lanes...)
 		if err != nil {
-			a.log.Error("claim a job", "err", err)
+			a.claimLog.Error(a.log, "claim a job", "err", err)
 			a.sleep(ctx, woken, a.cfg.Upload.RetryMin.D())
 			continue
 		}

@@ -39,10 +39,17 @@ func (e held) Error() string    { return "held until " + e.until.Format(time.RFC
 // process drives a claimed job step by step until it finishes, fails or
 // has to wait. Each step changes the job in memory; the job is committed
 // before the steps whose outside effect a crash must not repeat blindly:
-// the presign is committed while the upload starts (so a crash mid-upload
-// reuses it; the upload's own commit waits for it), and an upload is
-// committed before a post-action deletes or moves the file. Other steps
-// are committed with the next of those, or when the job is released.
+//   - the presign is committed while the upload starts, and the upload's
+//     last bytes wait for that commit (Body.Ready), so the storage never
+//     has the file under a key the store does not know: a crash after the
+//     storage's reply repeats the upload to the same key, never to a new one;
+//   - an upload the storage confirmed is committed before the worker takes
+//     anything else, retrying the commit while it fails, so at most
+//     upload.concurrency jobs are ever past their 2xx and not recorded;
+//   - an upload is committed before a post-action deletes or moves the file.
+//
+// Other steps are committed with the next of those, or when the job is
+// released.
 func (a *Agent) process(ctx context.Context, j *store.Job) {
 	defer a.wake.Broadcast()
 	c := &commits{a: a, j: j, took: -1}
@@ -54,45 +61,49 @@ func (a *Agent) process(ctx context.Context, j *store.Job) {
 			err = a.describe(j)
 		case store.Ready:
 			err = a.presign(ctx, j)
+			if err == nil {
+				c.saveInBackground()
+			}
 		case store.Presigned:
-			err = a.upload(ctx, j)
+			err = a.upload(ctx, j, c.wait)
 		case store.Uploaded:
 			err = a.finish(j)
 		}
 		if from == store.Presigned && j.State == store.Uploaded {
 			c.took = a.now().Sub(start)
+			c.confirmed = true
 		}
 		var hd held
 		if errors.As(err, &hd) {
 			// The remote asked for quiet: wait here, keeping the job,
 			// rather than put every due job back one commit at a time.
-			a.sleep(ctx, nil, hd.until.Sub(a.now()))
+			if d := hd.until.Sub(a.now()); d > 0 {
+				a.sleep(ctx, nil, d)
+			}
 			if ctx.Err() == nil {
 				continue
 			}
 		}
-		switch {
-		case err != nil:
-			c.commit(func(j *store.Job) error { return a.failed(ctx, j, err) }, true)
-			return
-		case from != store.Presigned && j.State == store.Presigned:
-			c.saveInBackground()
-		case a.commitBefore(j):
-			if !c.commit(a.store.Save, false) {
-				c.commit(a.store.Release, true)
+		if err != nil {
+			a.failed(ctx, j, err)
+			if c.confirmed {
+				// Only a post-action failed: the upload itself must be
+				// recorded, whatever else happens.
+				c.durable(ctx, a.store.TryRelease, true)
 				return
 			}
+			c.commit(a.store.Release, true)
+			return
+		}
+		if c.confirmed && a.commitBefore(j) && !c.durable(ctx, a.store.Save, false) {
+			return
 		}
 	}
-	// The worker need not wait for its job's last commit: the job stays
-	// claimed until it lands, and commits that wait together share a
-	// transaction. Run waits for these before it returns.
-	a.releases.Add(1)
-	go func() {
-		defer a.releases.Done()
-		c.commit(a.store.Release, true)
-		a.wake.Broadcast()
-	}()
+	if c.confirmed {
+		c.durable(ctx, a.store.TryRelease, true)
+		return
+	}
+	c.commit(a.store.Release, true)
 }
 
 // commitBefore reports whether the job's next step has an outside effect
@@ -107,10 +118,11 @@ func (a *Agent) commitBefore(j *store.Job) bool {
 
 // commits orders one job's commits for process.
 type commits struct {
-	a       *Agent
-	j       *store.Job
-	pending func() error  // waits for the commit running in the background
-	took    time.Duration // how long the upload took, to log once committed; < 0 if nothing to log
+	a         *Agent
+	j         *store.Job
+	pending   func() error  // waits for the commit running in the background
+	took      time.Duration // how long the upload took, to log once committed; < 0 if nothing to log
+	confirmed bool          // the storage confirmed the upload, and it is not committed yet
 }
 
 // saveInBackground starts committing the job as it is now, after the
@@ -120,35 +132,86 @@ func (c *commits) saveInBackground() {
 	c.pending = c.a.store.SaveAsync(c.j)
 }
 
-// wait waits for the background commit, if one runs.
-func (c *commits) wait() {
+// wait waits for the background commit, if one runs, and returns its error.
+// A failed commit is reported once, here.
+func (c *commits) wait() error {
 	if c.pending == nil {
-		return
+		return nil
 	}
-	if err := c.pending(); err != nil {
-		c.a.log.Error("save presign", "job", c.j.ID, "file", c.j.Path, "err", err)
-	}
+	err := c.pending()
 	c.pending = nil
+	c.a.committed(err)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errCommit, err)
+	}
+	return nil
 }
+
+// errCommit is wrapped by the errors of a step that could not go on because
+// the job could not be committed: a problem of this machine's disk, not of
+// a remote or the file.
+var errCommit = errors.New("record the job in the state file")
 
 // commit waits for the background commit, then makes f's. It logs the
 // upload once it is committed, and tells the push command of released
-// jobs. It reports whether f's commit succeeded.
-func (c *commits) commit(f func(*store.Job) error, release bool) bool {
+// jobs. It returns f's error.
+func (c *commits) commit(f func(*store.Job) error, release bool) error {
 	c.wait()
-	if err := f(c.j); err != nil {
-		c.a.log.Error("save job", "job", c.j.ID, "file", c.j.Path, "state", c.j.State, "err", err)
-		return false
+	err := f(c.j)
+	c.a.committed(err)
+	if err != nil {
+		if !errors.Is(err, store.ErrWrite) { // those are logged by health, rate-limited
+			c.a.log.Error("save job", "job", c.j.ID, "file", c.j.Path, "state", c.j.State, "err", err)
+		}
+		return err
 	}
 	if c.took >= 0 {
 		// Logged once committed: the line means the upload counts.
 		c.a.log.Info("uploaded", "file", c.j.Path, "bytes", c.j.Size, "took", c.took.Round(time.Millisecond))
 		c.took = -1
 	}
+	c.confirmed = false
 	if release && c.a.released != nil {
 		c.a.released(*c.j)
 	}
-	return true
+	return nil
+}
+
+// durable makes f's commit of a confirmed upload, trying again while it
+// fails: the confirmation lives only in memory until it lands, and losing
+// it means uploading the file again. f must leave the job claimed when it
+// fails (Save, TryRelease); release says whether it releases the job when
+// it succeeds. durable gives up only when ctx ends, releasing the job as it
+// was last committed: the next run then repeats the upload with the stored
+// presign, to the same object key. It reports whether the commit landed.
+func (c *commits) durable(ctx context.Context, f func(*store.Job) error, release bool) bool {
+	for n := 1; ; n++ {
+		err := c.commit(f, release)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, store.ErrWrite) {
+			c.a.store.Release(c.j) // refused, not failed: trying again would not help
+			return false
+		}
+		c.a.sleep(ctx, nil, backoff(n, time.Second, 30*time.Second))
+		if ctx.Err() != nil {
+			c.a.log.Warn("stopping with an upload not recorded; the next start sends it again, to the same object key", "job", c.j.ID, "file", c.j.Path)
+			c.a.store.Release(c.j) // gives up the claim, whether or not it lands
+			return false
+		}
+	}
+}
+
+// committed records the outcome of a commit for the state file's health:
+// only failures to write the file count, not changes the store refused.
+func (a *Agent) committed(err error) {
+	switch {
+	case err == nil:
+		a.health.ok()
+	case errors.Is(err, store.ErrWrite):
+		a.health.failed(err)
+	}
 }
 
 // localPath is where the job's file is on this machine.
@@ -239,15 +302,16 @@ func (a *Agent) presign(ctx context.Context, j *store.Job) error {
 			return parked{fmt.Sprintf("stored metadata is unreadable: %v", err)}
 		}
 	}
+	sent := a.now()
 	form, err := a.api.Presign(ctx, fileName(j), m)
 	if err != nil {
 		var ve *vela.Error
 		if errors.As(err, &ve) && ve.Action == vela.Retry && ctx.Err() == nil {
-			a.apiPace.Failed(ve.RetryAfter)
+			a.apiPace.Failed(sent, ve.RetryAfter)
 		}
 		return err
 	}
-	a.apiPace.Succeeded()
+	a.apiPace.Succeeded(sent)
 	exp := form.Expires
 	if !exp.IsZero() && exp.Sub(a.now()) < presignMargin {
 		// Brand new yet about to expire by our clock: the clock is off or
@@ -269,7 +333,10 @@ func (a *Agent) presign(ctx context.Context, j *store.Job) error {
 // upload sends the file with the stored form: Presigned -> Uploaded. The
 // job becomes Uploaded only once the upload service confirmed it; the one
 // window for a duplicate is a crash between that reply and the next commit.
-func (a *Agent) upload(ctx context.Context, j *store.Job) error {
+//
+// ready waits for the commit of the presign; the storage must not get the
+// whole file before it landed.
+func (a *Agent) upload(ctx context.Context, j *store.Job, ready func() error) error {
 	ps := j.Presign
 	if ps == nil || (!ps.Expires.IsZero() && ps.Expires.Sub(a.now()) < presignMargin) {
 		j.Presign, j.State = nil, store.Ready
@@ -287,8 +354,12 @@ func (a *Agent) upload(ctx context.Context, j *store.Job) error {
 		form.Fields[i] = upload.Field{Name: f.Name, Value: f.Value}
 	}
 	name := fileName(j)
+	if err := ready(); err != nil {
+		return err
+	}
 	tr := a.track.start(j)
 	defer a.track.done(j.ID)
+	sent := a.now()
 	_, err = a.up.Post(ctx, form, upload.FileBody(p, name, j.Size), tr.set)
 	var ue *upload.Error
 	switch {
@@ -312,12 +383,12 @@ func (a *Agent) upload(ctx context.Context, j *store.Job) error {
 	case errors.As(err, &ue) && ue.Kind == upload.Permanent:
 		return parked{err.Error()}
 	default:
-		if ue != nil && ctx.Err() == nil {
-			a.upPace.Failed(ue.RetryAfter)
+		if ue != nil && ctx.Err() == nil && !errors.Is(err, errCommit) {
+			a.upPace.Failed(sent, ue.RetryAfter)
 		}
 		return err
 	}
-	a.upPace.Succeeded()
+	a.upPace.Succeeded(sent)
 	a.track.uploaded(j.Size)
 	j.State, j.Presign = store.Uploaded, nil
 	j.Attempts, j.LastError = 0, ""
@@ -365,9 +436,9 @@ func (a *Agent) afterUpload(j *store.Job) error {
 	return nil
 }
 
-// failed records why a step did not complete and when to try again, and
-// releases the job.
-func (a *Agent) failed(ctx context.Context, j *store.Job, err error) error {
+// failed records in j why a step did not complete and when to try again;
+// the caller commits it.
+func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 	var (
 		pk parked
 		sk skipped
@@ -412,7 +483,6 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) error {
 		a.log.Warn("will retry", "job", j.ID, "file", j.Path, "attempt", j.Attempts, "in", wait.Round(time.Millisecond), "err", err)
 		a.track.event(j, err.Error())
 	}
-	return a.store.Release(j)
 }
 
 // moveFile moves src to dst, creating dst's folder, copying across volumes,

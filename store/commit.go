@@ -1,11 +1,18 @@
 package store
 
 import (
+	"errors"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
+
+// ErrWrite is wrapped by the errors of commits that could not be written to
+// the file (a full disk, an I/O error), as opposed to changes the store
+// refused. What was to be committed is not in the file; the same commit may
+// succeed later.
+var ErrWrite = errors.New("cannot write the state file")
 
 // commitLinger is how long a commit that is not urgent waits for others
 // to join it while other jobs are in flight. Each commit costs two fsyncs
@@ -116,4 +123,13 @@ func (s *Store) commitBatch(batch []*write) {
 	for _, w := range batch {
 		w.done <- s.update(w.fn)
 	}
+}
+
+// Probe makes a write transaction that changes nothing the agent reads (it
+// rewrites the schema version), to tell whether the file can be written
+// again after commits failed: bbolt writes and syncs pages even then.
+func (s *Store) Probe() error {
+	return s.group(func(q *qtx) error {
+		return q.tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion))
+	}, true)
 }

@@ -35,8 +35,14 @@ func (s *Store) view(fn func(q *qtx) error) error {
 }
 
 // update runs fn in a write transaction and writes its counter changes.
+// An error of the commit itself, not of fn, wraps ErrWrite.
 func (s *Store) update(fn func(q *qtx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return runQ(tx, fn) })
+	var fnErr error
+	err := s.db.Update(func(tx *bolt.Tx) error { fnErr = runQ(tx, fn); return fnErr })
+	if err != nil && fnErr == nil {
+		return fmt.Errorf("%w %s: %w", ErrWrite, s.path, err)
+	}
+	return err
 }
 
 func runQ(tx *bolt.Tx, fn func(q *qtx) error) error {

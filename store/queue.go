@@ -277,6 +277,18 @@ func (s *Store) Release(j *Job) error {
 	return s.save("release", j)
 }
 
+// TryRelease is Release for a job whose state must not be lost: when the
+// commit fails, the job stays claimed and unchanged in the store, so the
+// caller can keep what it knows in memory and try again (and must, or
+// call Release in the end).
+func (s *Store) TryRelease(j *Job) error {
+	if err := s.save("release", j); err != nil {
+		return err
+	}
+	s.unclaim(j.ID)
+	return nil
+}
+
 func (s *Store) unclaim(id uint64) {
 	s.mu.Lock()
 	delete(s.claimed, id)
