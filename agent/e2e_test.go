@@ -56,9 +56,9 @@ sources:
     rescan_interval: 1s
 {{.Source}}upload:
   concurrency: 4
-  retry_min: 50ms
+{{if not .Defaults}}  retry_min: 50ms
   retry_max: 500ms
-  stall_timeout: 3s
+{{end}}  stall_timeout: 3s
 {{.Upload}}status:
   listen: ""
 log:
@@ -70,6 +70,9 @@ type harnessOptions struct {
 	org    string // org_id in the config; default the emulator's
 	upload string // more lines for the upload section, indented
 	source string // more lines for the source, indented
+	// defaults keeps the default retry settings instead of the tests'
+	// short ones.
+	defaults bool
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -98,9 +101,10 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		org = "org-test"
 	}
 	var b strings.Builder
-	must(t, configTemplate.Execute(&b, map[string]string{
+	must(t, configTemplate.Execute(&b, map[string]any{
 		"URL": srv.URL(), "Org": org, "Token": h.token,
 		"State": filepath.Join(dir, "state"), "In": h.in, "Upload": o.upload, "Source": o.source,
+		"Defaults": o.defaults,
 	}))
 	must(t, os.WriteFile(h.cfgFile, []byte(b.String()), 0o600))
 	return h

@@ -35,22 +35,23 @@ func backoff(n int, min, max time.Duration) time.Duration {
 //
 // A hold is about the remote, never about one job: a job's own backoff
 // (backoff, with the attempts stored in the job) is kept apart from it.
-// Three rules keep one remote failure from being counted many times:
-//   - Requests that were in flight together fail together: a failure of a
-//     request sent before the last counted failure is not a new probe, so
-//     it neither raises the count nor lengthens the hold.
-//   - A failure while the remote was seen working (a request succeeded
-//     after this one was sent) is about that request, not the remote: it
-//     holds nothing. One bad file cannot stall the others.
+// These rules keep one failure from being counted many times:
+//   - Requests in flight together fail together: a failure of a request
+//     sent before the last counted failure is no new probe, and neither
+//     raises the count nor lengthens the hold.
+//   - The same job failing again, with no other job failing in between, is
+//     evidence about that job (one bad file), not the remote: it counts
+//     once. A hold needs two different jobs failing with no success in
+//     between, so one bad file never stalls the others.
 //   - A Retry-After is the remote's own word and is the hold when given.
 type pacer struct {
 	min, max time.Duration
 	now      func() time.Time
 
 	mu       sync.Mutex // guards the fields below
-	failures int        // consecutive counted failures (probes that failed)
+	failures int        // counted failures since the last success
 	lastFail time.Time  // when the last counted failure was recorded
-	lastOK   time.Time  // when the last success was recorded
+	lastJob  uint64     // whose failure that was
 	until    time.Time  // no call before this
 }
 
@@ -68,45 +69,40 @@ func (p *pacer) Hold() time.Time {
 	return time.Time{}
 }
 
-// Failed records the transient failure of a request sent at sent, with the
-// remote's Retry-After hint (0 if none). It returns the hold now in force.
-func (p *pacer) Failed(sent time.Time, retryAfter time.Duration) time.Time {
+// Failed records the transient failure of job's request sent at sent, with
+// the remote's Retry-After hint (0 if none). It returns the hold now in
+// force.
+func (p *pacer) Failed(job uint64, sent time.Time, retryAfter time.Duration) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
-	if retryAfter > 0 {
+	probe := !sent.Before(p.lastFail) && (p.failures == 0 || job != p.lastJob)
+	if probe {
+		p.failures++
+		p.lastFail, p.lastJob = now, job
+	}
+	switch {
+	case retryAfter > 0:
 		// The remote said how long: that is the hold, however many
 		// requests it said it to.
-		if !sent.Before(p.lastFail) {
-			p.failures++
-			p.lastFail = now
-		}
 		p.until = now.Add(min(retryAfter, p.max))
-		return p.until
-	}
-	if p.lastOK.After(sent) || sent.Before(p.lastFail) {
-		// The remote answered others meanwhile, or this request went out
-		// with the one whose failure set the hold: no new probe failed.
-		return p.until
-	}
-	p.failures++
-	p.lastFail = now
-	if t := now.Add(backoff(p.failures, p.min, p.max)); t.After(p.until) {
-		p.until = t
+	case probe && p.failures >= 2:
+		if t := now.Add(backoff(p.failures-1, p.min, p.max)); t.After(p.until) {
+			p.until = t
+		}
 	}
 	return p.until
 }
 
-// Succeeded records a success of a request sent at sent. A probe's success
-// ends the hold and the run of failures; a request sent before the last
-// failure was counted says nothing about the remote since.
+// Succeeded records a success of a request sent at sent. It ends the hold
+// and the run of failures, unless the request went out before the last
+// counted failure: then it says nothing about the remote since.
 func (p *pacer) Succeeded(sent time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.lastOK = p.now()
 	if sent.Before(p.lastFail) {
 		return
 	}
-	p.failures = 0
+	p.failures, p.lastJob = 0, 0
 	p.until = time.Time{}
 }

@@ -39,12 +39,12 @@ func TestPacerRetryAfterIsTheHold(t *testing.T) {
 	// Four requests in flight together get 503s; then a 429 says 1s.
 	sent := c.now()
 	c.add(time.Millisecond)
-	for i := 0; i < 4; i++ {
-		p.Failed(sent, 0)
+	for i := uint64(1); i <= 4; i++ {
+		p.Failed(i, sent, 0)
 	}
 	probe := c.add(5 * time.Second)
 	c.add(time.Millisecond)
-	until := p.Failed(probe, time.Second)
+	until := p.Failed(5, probe, time.Second)
 	if got := until.Sub(c.now()); got != time.Second {
 		t.Errorf("hold after Retry-After: 1 = %v, want 1s", got)
 	}
@@ -69,23 +69,26 @@ func TestPacerCountsOneFailurePerProbe(t *testing.T) {
 	p := newPacer(min, 10*time.Minute, c.now)
 	sent := c.now()
 	c.add(time.Millisecond)
-	var until time.Time
-	for i := 0; i < 4; i++ {
-		until = p.Failed(sent, 0)
+	for i := uint64(1); i <= 4; i++ {
+		p.Failed(i, sent, 0)
 		c.add(time.Millisecond)
 	}
-	if d := until.Sub(sent); d > min+10*time.Millisecond {
-		t.Fatalf("hold after 4 concurrent failures = %v, want at most retry_min (%v)", d, min)
+	if p.failures != 1 || !p.Hold().IsZero() {
+		t.Fatalf("after 4 concurrent failures: failures %d, hold %v; want 1, none", p.failures, p.Hold())
 	}
-	if p.failures != 1 {
-		t.Errorf("failures = %d, want 1", p.failures)
-	}
-	// The probe after the hold fails: now two.
-	probe := c.add(min)
+	// The next request, of another job, fails too: the remote is down.
+	probe := c.now()
 	c.add(time.Millisecond)
-	until = p.Failed(probe, 0)
-	if d := until.Sub(c.now()); d < min/2*2 || d > 2*min || p.failures != 2 {
-		t.Errorf("after the failed probe: hold %v, failures %d; want in [%v, %v], 2", d, p.failures, min, 2*min)
+	until := p.Failed(5, probe, 0)
+	if d := until.Sub(c.now()); d < min/2 || d > min {
+		t.Errorf("hold after the second failed probe = %v, want in [%v, %v]", d, min/2, min)
+	}
+	// And the one after the hold: the hold doubles, once.
+	probe = c.add(min)
+	c.add(time.Millisecond)
+	until = p.Failed(6, probe, 0)
+	if d := until.Sub(c.now()); d < min || d > 2*min || p.failures != 3 {
+		t.Errorf("after the third failed probe: hold %v, failures %d; want in [%v, %v], 3", d, p.failures, min, 2*min)
 	}
 	// A success of a request sent before that failure does not end the hold.
 	p.Succeeded(probe.Add(-time.Second))
@@ -98,19 +101,21 @@ func TestPacerCountsOneFailurePerProbe(t *testing.T) {
 	}
 }
 
-// A failure while other requests succeed is about that request (one bad
-// file): it holds nobody.
-func TestPacerIgnoresAFailureAmidSuccesses(t *testing.T) {
+// One job failing again and again is about that job (one bad file): it
+// holds nobody, however often it fails.
+func TestPacerOneBadJobHoldsNobody(t *testing.T) {
 	c := &clock{time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 	p := newPacer(5*time.Second, 10*time.Minute, c.now)
 	for i := 0; i < 20; i++ {
-		bad := c.now()
+		sent := c.now()
 		c.add(10 * time.Millisecond)
-		p.Succeeded(c.now().Add(-5 * time.Millisecond)) // a healthy upload sent after the bad one
-		c.add(10 * time.Millisecond)
-		p.Failed(bad, 0)
+		p.Failed(7, sent, 0)
 		if !p.Hold().IsZero() {
-			t.Fatalf("round %d: one file's failure holds the remote", i)
+			t.Fatalf("failure %d of one job holds the remote", i+1)
 		}
+		if i%3 == 0 {
+			p.Succeeded(c.add(10 * time.Millisecond)) // sometimes a healthy upload in between
+		}
+		c.add(time.Second)
 	}
 }

@@ -30,11 +30,26 @@ type (
 	skipped struct{ reason string }
 	// held: a remote asked for quiet until then; not a failure.
 	held struct{ until time.Time }
+	// fileError: the file could not be read (permission denied, an I/O
+	// error). It is about this job alone: it backs off this job, never a
+	// remote, and parks it after maxFileAttempts.
+	fileError struct{ err error }
 )
+
+// maxFileAttempts is how often a file that cannot be read is tried before
+// its job is parked.
+var maxFileAttempts = 3
+
+func (e fileError) Error() string { return e.err.Error() }
+func (e fileError) Unwrap() error { return e.err }
 
 func (e parked) Error() string  { return e.reason }
 func (e skipped) Error() string { return e.reason }
 func (e held) Error() string    { return "held until " + e.until.Format(time.RFC3339) }
+
+// openFile opens a job's file for reading; a package variable so that tests
+// can make a file unreadable even when they run as root.
+var openFile = func(p string) (*os.File, error) { return os.Open(p) }
 
 // process drives a claimed job step by step until it finishes, fails or
 // has to wait. Each step changes the job in memory; the job is committed
@@ -260,6 +275,16 @@ func (a *Agent) describe(j *store.Job) error {
 	case j.Size > int64(a.cfg.Upload.MaxFileSize):
 		return parked{fmt.Sprintf("file is %d bytes, over upload.max_file_size (%d bytes)", j.Size, int64(a.cfg.Upload.MaxFileSize))}
 	}
+	// Find out now whether the file can be read, before a presign (which
+	// counts against the allocation) is spent on it.
+	f, err := openFile(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return skipped{"file no longer exists"}
+		}
+		return fileError{fmt.Errorf("read %s: %w", j.Path, err)}
+	}
+	f.Close()
 	m, err := json.Marshal(meta.Call(a.cfg.Metadata.Defaults, j.ModTime))
 	if err != nil {
 		return parked{fmt.Sprintf("encode metadata: %v", err)}
@@ -307,7 +332,7 @@ func (a *Agent) presign(ctx context.Context, j *store.Job) error {
 	if err != nil {
 		var ve *vela.Error
 		if errors.As(err, &ve) && ve.Action == vela.Retry && ctx.Err() == nil {
-			a.apiPace.Failed(sent, ve.RetryAfter)
+			a.apiPace.Failed(j.ID, sent, ve.RetryAfter)
 		}
 		return err
 	}
@@ -384,7 +409,7 @@ func (a *Agent) upload(ctx context.Context, j *store.Job, ready func() error) er
 		return parked{err.Error()}
 	default:
 		if ue != nil && ctx.Err() == nil && !errors.Is(err, errCommit) {
-			a.upPace.Failed(sent, ue.RetryAfter)
+			a.upPace.Failed(j.ID, sent, ue.RetryAfter)
 		}
 		return err
 	}
@@ -442,6 +467,7 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 	var (
 		pk parked
 		sk skipped
+		fe fileError
 		ve *vela.Error
 		ue *upload.Error
 	)
@@ -455,6 +481,11 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 	case errors.As(err, &sk):
 		j.State, j.Reason = store.Skipped, sk.reason
 		a.log.Info("skipped", "job", j.ID, "file", j.Path, "reason", sk.reason)
+	case errors.As(err, &fe) && j.Attempts+1 >= maxFileAttempts:
+		j.Attempts++
+		j.State, j.Reason = store.Parked, fmt.Sprintf("cannot read the file (%d tries): %v", j.Attempts, fe.err)
+		a.log.Warn("parked: needs attention", "job", j.ID, "file", j.Path, "reason", j.Reason)
+		a.track.event(j, "parked: "+j.Reason)
 	case errors.As(err, &ve) && ve.Action == vela.Park:
 		j.State, j.Reason = store.Parked, ve.Error()
 		a.log.Warn("parked: Vela refused the metadata", "job", j.ID, "file", j.Path, "reason", ve.Message)

@@ -77,7 +77,7 @@ func (s *Server) api(op Op, auth bool, h apiFunc) http.Handler {
 			}
 			return
 		}
-		f, faulted := s.takeFault(op)
+		f, faulted := s.takeFault(op, fileNameOf(r, body))
 		if faulted && !s.applyFault(w, r, op, f) {
 			return
 		}
@@ -89,6 +89,20 @@ func (s *Server) api(op Op, auth bool, h apiFunc) http.Handler {
 		status, reply := h(&apiRequest{Request: r, body: body, fault: f})
 		writeJSON(w, status, reply)
 	})
+}
+
+// fileNameOf returns the fileName a presign request names, "" if none.
+func fileNameOf(r *http.Request, body []byte) string {
+	var in struct {
+		FileName string `json:"fileName"`
+	}
+	if json.Unmarshal(body, &in) == nil {
+		return in.FileName
+	}
+	if v, err := url.ParseQuery(string(body)); err == nil {
+		return v.Get("fileName")
+	}
+	return ""
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

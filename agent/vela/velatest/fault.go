@@ -48,6 +48,9 @@ type Fault struct {
 	ResetAfter    int64
 	ExpiredPolicy bool // OpPresign: hand out a correctly signed policy that has already expired
 	Times         int  // how many requests it affects; 0 = 1
+	// File limits the fault to requests for this file (OpPresign: the
+	// fileName sent); other requests pass it by, as if it were not there.
+	File string
 }
 
 type pendingFault struct {
@@ -71,19 +74,22 @@ func (s *Server) ClearFaults() {
 	clear(s.faults)
 }
 
-// takeFault consumes one request's worth of the first fault queued for op.
-func (s *Server) takeFault(op Op) (Fault, bool) {
+// takeFault consumes one request's worth of the first fault queued for op
+// that applies to file.
+func (s *Server) takeFault(op Op, file string) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.faults[op]
-	if len(q) == 0 {
-		return Fault{}, false
+	for i, f := range q {
+		if f.File != "" && f.File != file {
+			continue
+		}
+		if f.left--; f.left == 0 {
+			s.faults[op] = append(q[:i:i], q[i+1:]...)
+		}
+		return f.Fault, true
 	}
-	f := q[0]
-	if f.left--; f.left == 0 {
-		s.faults[op] = q[1:]
-	}
-	return f.Fault, true
+	return Fault{}, false
 }
 
 // applyFault carries out f on a request of op and reports whether the
@@ -175,4 +181,17 @@ func defaultCode(status int) string {
 		return strings.ReplaceAll(text, " ", "")
 	}
 	return fmt.Sprintf("Status%d", status)
+}
+
+// FaultsLeft is the number of requests the queued faults will still affect.
+func (s *Server) FaultsLeft() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, q := range s.faults {
+		for _, f := range q {
+			n += f.left
+		}
+	}
+	return n
 }

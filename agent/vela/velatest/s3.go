@@ -62,7 +62,7 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 	n := noteOf(r)
 	n.op = OpUpload
 	s.observe(OpUpload, r)
-	if f, ok := s.takeFault(OpUpload); ok && !s.applyFault(w, r, OpUpload, f) {
+	if f, ok := s.takeFault(OpUpload, ""); ok && !s.applyFault(w, r, OpUpload, f) {
 		return
 	}
 

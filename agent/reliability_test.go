@@ -1,0 +1,113 @@
+package agent_test
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vela-agent/vela-agent/agent"
+	"github.com/vela-agent/vela-agent/agent/vela/velatest"
+	"github.com/vela-agent/vela-agent/store"
+)
+
+// With the default retry settings, a burst of transient faults on both
+// remotes (presign 503s, S3 SlowDowns with Retry-After: 1, connection
+// resets mid-body), all there from the start, leaves every file uploaded
+// within a minute: holds do not compound. (Compounding holds took 90 s.)
+func TestFaultBurstDefaultRetrySettings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the default backoffs")
+	}
+	h := newHarness(t, harnessOptions{defaults: true})
+	h.srv.Inject(velatest.Fault{Op: velatest.OpPresign, Status: 503, Times: 5})
+	h.srv.Inject(velatest.Fault{Op: velatest.OpUpload, Status: 503, Code: "SlowDown", Message: "Please reduce your request rate.", RetryAfter: time.Second, Times: 3})
+	h.srv.Inject(velatest.Fault{Op: velatest.OpUpload, ResetAfter: 20000, Times: 3})
+	h.start()
+	start := time.Now()
+	const n = 12
+	for i := 0; i < n; i++ {
+		h.write(fmt.Sprintf("d%d/call_%02d.wav", i%2, i), 60_000+i)
+	}
+	var cleared time.Time
+	h.waitFor("every file within 60s of the faults", 60*time.Second, func() bool {
+		if cleared.IsZero() && h.srv.FaultsLeft() == 0 {
+			cleared = time.Now()
+		}
+		return h.count("done") >= n
+	})
+	t.Logf("all %d files done %v after the start, %v after the last fault", n,
+		time.Since(start).Round(time.Millisecond), time.Since(cleared).Round(time.Millisecond))
+	if left := h.srv.FaultsLeft(); left != 0 {
+		t.Errorf("%d faults never met", left)
+	}
+	h.verify()
+}
+
+// A file whose presign keeps failing (a 500 for that file only) backs off
+// by itself: the files around it go at once, never held behind it.
+func TestOneFailingFileHoldsNoOther(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams files for several seconds")
+	}
+	h := newHarness(t, harnessOptions{defaults: true})
+	h.srv.Inject(velatest.Fault{Op: velatest.OpPresign, File: "bad.wav", Status: 500, Message: "internal", Times: 1000})
+	h.start()
+	h.write("bad.wav", 5000)
+	written := map[string]time.Time{}
+	const n = 20
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("ok_%02d.wav", i)
+		h.write(name, 5000)
+		written[name] = time.Now()
+		time.Sleep(400 * time.Millisecond)
+	}
+	h.waitFor("the healthy files", 30*time.Second, func() bool { return h.count("done") >= n })
+	// Each healthy file was presigned within settle plus a little of being
+	// written: a hold of the default retry_min (2.5-5s) would show.
+	for _, p := range h.srv.Presigns() {
+		w, ok := written[p.FileName]
+		if !ok {
+			t.Errorf("presign for %s", p.FileName)
+			continue
+		}
+		if d := p.Time.Sub(w); d > 2*time.Second {
+			t.Errorf("%s presigned %v after it was written: held behind the failing file", p.FileName, d.Round(time.Millisecond))
+		}
+	}
+	if st, _ := h.agent.Status(); st.Counts["parked"] != 0 {
+		t.Errorf("parked = %d: a 500 is transient", st.Counts["parked"])
+	}
+}
+
+// A file that cannot be read is found out before a presign is spent on it,
+// tried a few times by itself and then parked with the reason; the others
+// are not held up.
+func TestUnreadableFileParkedWithoutPresign(t *testing.T) {
+	old := *agent.OpenFile
+	t.Cleanup(func() { *agent.OpenFile = old })
+	*agent.OpenFile = func(p string) (*os.File, error) {
+		if filepath.Base(p) == "locked.wav" {
+			return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrPermission}
+		}
+		return old(p)
+	}
+	h := newHarness(t, harnessOptions{})
+	h.start()
+	h.write("locked.wav", 4000)
+	h.write("fine.wav", 4000)
+	h.waitFor("one parked, one done", 30*time.Second, func() bool { return h.count("parked") == 1 && h.count("done") == 1 })
+	jobs, err := h.agent.Store().List(store.Parked, 0, 10)
+	must(t, err)
+	if len(jobs) != 1 || !strings.Contains(jobs[0].Reason, "permission denied") || !strings.Contains(jobs[0].Reason, "cannot read the file") {
+		t.Fatalf("parked jobs = %+v, want locked.wav with the reason", jobs)
+	}
+	for _, p := range h.srv.Presigns() {
+		if p.FileName == "locked.wav" {
+			t.Errorf("a presign was spent on the unreadable file")
+		}
+	}
+}
