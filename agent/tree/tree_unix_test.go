@@ -18,6 +18,7 @@ func TestNamedPipe(t *testing.T) {
 	if err := syscall.Mkfifo(p, 0o600); err != nil {
 		t.Skipf("cannot make a named pipe here: %v", err)
 	}
+	dstRoot := filepath.Join(filepath.Dir(l.root), "done")
 	for name, op := range map[string]func() error{
 		"Open": func() error {
 			f, err := Open(l.root, "a/x.wav")
@@ -27,6 +28,10 @@ func TestNamedPipe(t *testing.T) {
 			return err
 		},
 		"Remove": func() error { return Remove(l.root, "a/x.wav") },
+		"Move": func() error {
+			_, err := Move(l.root, "a/x.wav", dstRoot)
+			return err
+		},
 	} {
 		done := make(chan error, 1)
 		go func() { done <- op() }()
