@@ -3,9 +3,12 @@ package agent_test
 import (
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,11 +92,11 @@ func TestOneFailingFileHoldsNoOther(t *testing.T) {
 func TestUnreadableFileParkedWithoutPresign(t *testing.T) {
 	old := *agent.OpenFile
 	t.Cleanup(func() { *agent.OpenFile = old })
-	*agent.OpenFile = func(p string) (*os.File, error) {
-		if filepath.Base(p) == "locked.wav" {
-			return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrPermission}
+	*agent.OpenFile = func(root, rel string) (*os.File, error) {
+		if path.Base(rel) == "locked.wav" {
+			return nil, &fs.PathError{Op: "open", Path: filepath.Join(root, rel), Err: fs.ErrPermission}
 		}
-		return old(p)
+		return old(root, rel)
 	}
 	h := newHarness(t, harnessOptions{})
 	h.start()
@@ -109,5 +112,34 @@ func TestUnreadableFileParkedWithoutPresign(t *testing.T) {
 		if p.FileName == "locked.wav" {
 			t.Errorf("a presign was spent on the unreadable file")
 		}
+	}
+}
+
+// after_upload: delete never acts outside the source's tree: a folder
+// swapped for a link to elsewhere while the upload ran leaves the file
+// there alone, even one of the same size and time.
+func TestDeleteNeverFollowsASwappedFolder(t *testing.T) {
+	h := newHarness(t, harnessOptions{source: "    after_upload: delete\n"})
+	outside := t.TempDir()
+	var once sync.Once
+	h.srv.SetHook(velatest.OpUpload, func(*http.Request) {
+		once.Do(func() {
+			sub := filepath.Join(h.in, "sub")
+			fi, err := os.Stat(filepath.Join(sub, "a.wav"))
+			must(t, err)
+			data, err := os.ReadFile(filepath.Join(sub, "a.wav"))
+			must(t, err)
+			victim := filepath.Join(outside, "a.wav")
+			must(t, os.WriteFile(victim, data, 0o644))
+			must(t, os.Chtimes(victim, fi.ModTime(), fi.ModTime()))
+			must(t, os.Rename(sub, filepath.Join(h.in, "moved-away")))
+			must(t, os.Symlink(outside, sub))
+		})
+	})
+	h.start()
+	h.write("sub/a.wav", 5000)
+	h.waitDone(1)
+	if _, err := os.Stat(filepath.Join(outside, "a.wav")); err != nil {
+		t.Errorf("the file outside the tree was touched: %v", err)
 	}
 }

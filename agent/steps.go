@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/vela-agent/vela-agent/agent/meta"
+	"github.com/vela-agent/vela-agent/agent/tree"
 	"github.com/vela-agent/vela-agent/agent/upload"
 	"github.com/vela-agent/vela-agent/agent/vela"
 	"github.com/vela-agent/vela-agent/store"
@@ -49,7 +48,7 @@ func (e held) Error() string    { return "held until " + e.until.Format(time.RFC
 
 // openFile opens a job's file for reading; a package variable so that tests
 // can make a file unreadable even when they run as root.
-var openFile = func(p string) (*os.File, error) { return os.Open(p) }
+var openFile = tree.Open
 
 // process drives a claimed job step by step until it finishes, fails or
 // has to wait. Each step changes the job in memory; the job is committed
@@ -229,24 +228,36 @@ func (a *Agent) committed(err error) {
 	}
 }
 
-// localPath is where the job's file is on this machine.
-func (a *Agent) localPath(j *store.Job) (string, error) {
+// place is where a job's file is: rel, slash-separated, below root. Files
+// are reached through agent/tree, which follows no link below root, so a
+// file or folder swapped for a link can never make the agent read, delete
+// or move anything outside the source's tree.
+type place struct{ root, rel string }
+
+func (p place) String() string { return filepath.Join(p.root, filepath.FromSlash(p.rel)) }
+
+// place returns where the job's file is on this machine.
+func (a *Agent) place(j *store.Job) (place, error) {
 	if j.Spool != "" {
-		return j.Spool, nil
+		return place{filepath.Dir(j.Spool), filepath.Base(j.Spool)}, nil
 	}
 	if j.Source == PushSource {
-		return filepath.FromSlash(j.Path), nil
+		p := filepath.FromSlash(j.Path)
+		return place{filepath.Dir(p), filepath.Base(p)}, nil
 	}
 	src, ok := a.sources[j.Source]
 	if !ok {
-		return "", parked{fmt.Sprintf("source %q is no longer in the configuration", j.Source)}
+		return place{}, parked{fmt.Sprintf("source %q is no longer in the configuration", j.Source)}
 	}
-	rel := filepath.FromSlash(j.Path)
-	if !filepath.IsLocal(rel) {
-		return "", parked{fmt.Sprintf("path %q leaves source %s", j.Path, j.Source)}
+	if !filepath.IsLocal(filepath.FromSlash(j.Path)) {
+		return place{}, parked{fmt.Sprintf("path %q leaves source %s", j.Path, j.Source)}
 	}
-	return filepath.Join(src.cfg.Path, rel), nil
+	return place{src.cfg.Path, j.Path}, nil
 }
+
+// notFollowed is why a job whose file, or a folder above it, became a
+// link is skipped.
+const notFollowed = "the file or a folder above it is now a symbolic link, which is not followed"
 
 // sameVersion reports whether fi is the version of the file the job is for.
 func sameVersion(j *store.Job, fi fs.FileInfo) bool {
@@ -255,20 +266,24 @@ func sameVersion(j *store.Job, fi fs.FileInfo) bool {
 
 // describe checks the file and builds its metadata: Queued -> Ready.
 func (a *Agent) describe(j *store.Job) error {
-	p, err := a.localPath(j)
+	p, err := a.place(j)
 	if err != nil {
 		return err
 	}
-	fi, err := os.Lstat(p)
+	fi, err := tree.Lstat(p.root, p.rel)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return skipped{"file no longer exists"}
+	case errors.Is(err, tree.ErrLink):
+		return skipped{notFollowed}
 	case err != nil:
 		return fmt.Errorf("describe %s: %w", j.Path, err)
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return skipped{notFollowed}
 	case !fi.Mode().IsRegular():
 		return skipped{"not a regular file"}
 	case !sameVersion(j, fi):
-		a.changed(j, p, fi)
+		a.changed(j, fi)
 		return skipped{"file changed since it was found; the new version is queued"}
 	case j.Size == 0:
 		return skipped{"empty file"}
@@ -277,11 +292,13 @@ func (a *Agent) describe(j *store.Job) error {
 	}
 	// Find out now whether the file can be read, before a presign (which
 	// counts against the allocation) is spent on it.
-	f, err := openFile(p)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return skipped{"file no longer exists"}
-		}
+	f, err := openFile(p.root, p.rel)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return skipped{"file no longer exists"}
+	case errors.Is(err, tree.ErrLink):
+		return skipped{notFollowed}
+	case err != nil:
 		return fileError{fmt.Errorf("read %s: %w", j.Path, err)}
 	}
 	f.Close()
@@ -298,7 +315,7 @@ func (a *Agent) describe(j *store.Job) error {
 // the new version must be queued once it has settled. For watched sources
 // the watcher does that when told to forget what it sent; files given to
 // push are queued again at once.
-func (a *Agent) changed(j *store.Job, p string, fi fs.FileInfo) {
+func (a *Agent) changed(j *store.Job, fi fs.FileInfo) {
 	if src := a.sources[j.Source]; src != nil && src.w != nil {
 		src.w.Forget(j.Path)
 		return
@@ -307,7 +324,7 @@ func (a *Agent) changed(j *store.Job, p string, fi fs.FileInfo) {
 		return
 	}
 	if _, err := a.store.Add([]store.Found{{Source: j.Source, Path: j.Path, Size: fi.Size(), ModTime: fi.ModTime(), Kind: j.Kind}}); err != nil {
-		a.log.Error("queue the new version", "file", p, "err", err)
+		a.log.Error("queue the new version", "file", j.Path, "err", err)
 	}
 }
 
@@ -370,7 +387,7 @@ func (a *Agent) upload(ctx context.Context, j *store.Job, ready func() error) er
 	if until := a.upPace.Hold(); !until.IsZero() {
 		return held{until}
 	}
-	p, err := a.localPath(j)
+	p, err := a.place(j)
 	if err != nil {
 		return err
 	}
@@ -385,15 +402,15 @@ func (a *Agent) upload(ctx context.Context, j *store.Job, ready func() error) er
 	tr := a.track.start(j)
 	defer a.track.done(j.ID)
 	sent := a.now()
-	_, err = a.up.Post(ctx, form, upload.FileBody(p, name, j.Size), tr.set)
+	_, err = a.up.Post(ctx, form, upload.FileBody(p.String(), name, j.Size), tr.set)
 	var ue *upload.Error
 	switch {
 	case err == nil:
 	case errors.Is(err, fs.ErrNotExist):
 		return skipped{"file no longer exists"}
 	case errors.Is(err, upload.ErrChanged):
-		fi, _ := os.Lstat(p)
-		a.changed(j, p, fi)
+		fi, _ := tree.Lstat(p.root, p.rel)
+		a.changed(j, fi)
 		return skipped{"file changed while it was being uploaded; the new version is queued"}
 	case errors.As(err, &ue) && ue.Kind == upload.Represign:
 		// The form is no good any more: drop it and ask for a new one, at
@@ -434,29 +451,33 @@ func (a *Agent) finish(j *store.Job) error {
 // changed since it was found is never deleted or moved: its new version is
 // queued instead.
 func (a *Agent) afterUpload(j *store.Job) error {
-	p, err := a.localPath(j)
+	p, err := a.place(j)
 	if err != nil {
 		return nil // nothing left to act on
 	}
-	fi, err := os.Lstat(p)
+	fi, err := tree.Lstat(p.root, p.rel)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, tree.ErrLink):
+		return nil // gone, or no longer ours to touch
 	case err != nil:
 		return err
+	case !fi.Mode().IsRegular():
+		return nil
 	case !sameVersion(j, fi):
-		a.changed(j, p, fi)
+		a.changed(j, fi)
 		return nil
 	}
 	src := a.sources[j.Source]
 	switch {
 	case src == nil: // pushed files are kept
 	case src.cfg.AfterUpload == "delete":
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
+		return tree.Remove(p.root, p.rel)
 	case src.cfg.MoveDir() != "":
-		return moveFile(p, filepath.Join(src.cfg.MoveDir(), filepath.FromSlash(j.Path)))
+		dst, err := tree.Move(p.root, p.rel, src.cfg.MoveDir())
+		if err == nil && dst != filepath.Join(src.cfg.MoveDir(), filepath.FromSlash(p.rel)) {
+			a.log.Info("moved under another name: one by that name is there already", "file", j.Path, "to", dst)
+		}
+		return err
 	}
 	return nil
 }
@@ -514,58 +535,4 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 		a.log.Warn("will retry", "job", j.ID, "file", j.Path, "attempt", j.Attempts, "in", wait.Round(time.Millisecond), "err", err)
 		a.track.event(j, err.Error())
 	}
-}
-
-// moveFile moves src to dst, creating dst's folder, copying across volumes,
-// and never overwriting: an existing dst gets a numbered name instead.
-func moveFile(src, dst string) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-		return err
-	}
-	dst = freeName(dst)
-	if err := os.Rename(src, dst); err == nil {
-		return nil
-	}
-	if err := copyFile(src, dst); err != nil {
-		return err
-	}
-	return os.Remove(src)
-}
-
-func freeName(p string) string {
-	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
-		return p
-	}
-	ext := filepath.Ext(p)
-	base := strings.TrimSuffix(p, ext)
-	for i := 1; ; i++ {
-		c := fmt.Sprintf("%s.%d%s", base, i, ext)
-		if _, err := os.Lstat(c); errors.Is(err, fs.ErrNotExist) {
-			return c
-		}
-	}
-}
-
-func copyFile(src, dst string) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(dst)
-		}
-	}()
-	if _, err = out.ReadFrom(in); err != nil {
-		return err
-	}
-	return out.Sync()
 }
