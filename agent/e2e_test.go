@@ -32,6 +32,7 @@ type harness struct {
 	in      string // the watched folder
 	cfgFile string
 	token   string // refresh token file
+	state   string // state_dir
 
 	mu    sync.Mutex
 	files map[string][]byte // relative path -> content written
@@ -89,6 +90,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		in:      filepath.Join(dir, "in"),
 		cfgFile: filepath.Join(dir, "vela-agent.yaml"),
 		token:   filepath.Join(dir, "refresh_token"),
+		state:   filepath.Join(dir, "state"),
 		files:   map[string][]byte{},
 	}
 	must(t, os.MkdirAll(h.in, 0o755))
@@ -103,7 +105,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	var b strings.Builder
 	must(t, configTemplate.Execute(&b, map[string]any{
 		"URL": srv.URL(), "Org": org, "Token": h.token,
-		"State": filepath.Join(dir, "state"), "In": h.in, "Upload": o.upload, "Source": o.source,
+		"State": h.state, "In": h.in, "Upload": o.upload, "Source": o.source,
 		"Defaults": o.defaults,
 	}))
 	must(t, os.WriteFile(h.cfgFile, []byte(b.String()), 0o600))

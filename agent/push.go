@@ -37,7 +37,7 @@ func (a *Agent) QueueFiles(paths []string) ([]Pushed, error) {
 			return nil, fmt.Errorf("push %s: %w", p, err)
 		}
 		if !fi.IsDir() {
-			found = append(found, pushFound(abs, fi))
+			found = append(found, a.pushFound(abs, fi))
 			continue
 		}
 		err = filepath.WalkDir(abs, func(path string, d fs.DirEntry, err error) error {
@@ -58,7 +58,7 @@ func (a *Agent) QueueFiles(paths []string) ([]Pushed, error) {
 			if err != nil {
 				return err
 			}
-			found = append(found, pushFound(path, fi))
+			found = append(found, a.pushFound(path, fi))
 			return nil
 		})
 		if err != nil {
@@ -87,8 +87,39 @@ func (a *Agent) QueueFiles(paths []string) ([]Pushed, error) {
 	return out, nil
 }
 
-func pushFound(abs string, fi fs.FileInfo) store.Found {
-	return store.Found{Source: PushSource, Path: filepath.ToSlash(abs), Size: fi.Size(), ModTime: fi.ModTime(), Kind: store.Call}
+// pushFound is the job for a pushed file: a file inside a configured
+// source is that source's file, under the key its watcher would give it,
+// so that it is never uploaded twice; any other is PushSource's.
+func (a *Agent) pushFound(abs string, fi fs.FileInfo) store.Found {
+	f := store.Found{Source: PushSource, Path: filepath.ToSlash(abs), Size: fi.Size(), ModTime: fi.ModTime(), Kind: store.Call}
+	for _, sc := range a.cfg.Sources {
+		if rel, ok := inside(sc.Path, abs); ok {
+			f.Source, f.Path = sc.Name, rel
+			break
+		}
+	}
+	return f
+}
+
+// inside returns abs's slash-separated path relative to root, if abs lies
+// below root (compared as given, then with links resolved).
+func inside(root, abs string) (string, bool) {
+	try := func(root, abs string) (string, bool) {
+		rel, err := filepath.Rel(root, abs)
+		if err != nil || !filepath.IsLocal(rel) {
+			return "", false
+		}
+		return filepath.ToSlash(rel), true
+	}
+	if rel, ok := try(filepath.Clean(root), abs); ok {
+		return rel, true
+	}
+	r, err1 := filepath.EvalSymlinks(root)
+	p, err2 := filepath.EvalSymlinks(abs)
+	if err1 != nil || err2 != nil {
+		return "", false
+	}
+	return try(r, p)
 }
 
 func hasExt(name string, exts []string) bool {

@@ -143,3 +143,21 @@ func TestDeleteNeverFollowsASwappedFolder(t *testing.T) {
 		t.Errorf("the file outside the tree was touched: %v", err)
 	}
 }
+
+// A pushed file inside a configured source is that source's file: the
+// watcher finding it later adds nothing, and it is uploaded once.
+func TestPushedFileInsideASourceUploadedOnce(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.start()
+	h.write("p/x.wav", 6000)
+	pushed, err := h.agent.QueueFiles([]string{filepath.Join(h.in, "p", "x.wav")})
+	must(t, err)
+	h.waitDone(1)
+	time.Sleep(2500 * time.Millisecond) // two rescans, and the settle, go by
+	h.verify()
+	st, err := h.agent.Status()
+	must(t, err)
+	if total := st.Counts["done"] + st.Counts["queued"] + st.Counts["ready"]; total != 1 || len(pushed) != 1 {
+		t.Errorf("jobs %v for one pushed file in the source (pushed %+v)", st.Counts, pushed)
+	}
+}
