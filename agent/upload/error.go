@@ -15,7 +15,7 @@ import (
 // Its message names the file and the host, never the URL's query or the
 // form's values: the policy, signature and security token are secrets.
 type Error struct {
-	Name       string        // the file name sent
+	Name       string        // the Body's Name (the filename parameter sent is this name made safe)
 	Host       string        // the host of the form's URL
 	Status     int           // 0 for transport errors
 	Code       string        // S3 XML <Code>, e.g. AccessDenied, EntityTooLarge, SlowDown

@@ -5,6 +5,16 @@
 // from disk with an exact Content-Length (never chunked), so memory use does
 // not grow with the file's size. A failed upload is an *Error whose Kind
 // tells the caller whether to send again, ask for a new form, or give up.
+//
+// The file part's filename parameter is the Body's Name made safe for a
+// header: every control character (C0, DEL, C1) and every byte of invalid
+// UTF-8 becomes '_', '\' and '"' are escaped with '\', and every other
+// character is sent as UTF-8. That is the form browsers send, for which S3's
+// POST was made; RFC 5987's percent-encoded filename* is not sent, since a
+// store that reads only filename would keep its escapes. S3 takes the
+// object's key from the form's key field and ignores the file name, unless
+// the key holds ${filename}: the object is then named with the safe name.
+// The file's bytes are sent unchanged.
 package upload
 
 import (
@@ -19,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Field is one form field of a presigned POST.
@@ -236,7 +247,7 @@ func encodeForm(fields []Field, b Body) (head, tail []byte, contentType string) 
 		buf = append(buf, "\r\n"...)
 	}
 	buf = append(buf, "--"+boundary+"\r\n"+`Content-Disposition: form-data; name="file"; filename="`...)
-	buf = append(buf, quoteEscaper.Replace(b.Name)...)
+	buf = appendFileName(buf, b.Name, true)
 	buf = append(buf, "\"\r\nContent-Type: "+ctype+"\r\n\r\n"...)
 	tail = []byte("\r\n--" + boundary + "--\r\n")
 	return buf, tail, "multipart/form-data; boundary=" + boundary
@@ -245,6 +256,33 @@ func encodeForm(fields []Field, b Body) (head, tail []byte, contentType string) 
 // quoteEscaper escapes a name in a Content-Disposition header as
 // mime/multipart does.
 var quoteEscaper = strings.NewReplacer("\\", "\\\\", `"`, "\\\"")
+
+// appendFileName appends name as the file part's filename parameter, for
+// a quoted string if quote is set: every control character (C0, DEL and
+// C1) and every byte that is not valid UTF-8 becomes '_', and, if quote is
+// set, '\' and '"' are escaped with '\' as mime/multipart does.
+// Everything else, non-ASCII letters included, is kept as UTF-8, as
+// browsers send it. A raw CR or LF would end the part's header early and
+// other control characters make S3 refuse the form, for ever.
+func appendFileName(buf []byte, name string, quote bool) []byte {
+	for i := 0; i < len(name); {
+		r, n := utf8.DecodeRuneInString(name[i:])
+		switch {
+		case r == utf8.RuneError && n == 1, r < 0x20, r >= 0x7f && r <= 0x9f:
+			buf = append(buf, '_')
+		case quote && (r == '\\' || r == '"'):
+			buf = append(buf, '\\', byte(r))
+		default:
+			buf = append(buf, name[i:i+n]...)
+		}
+		i += n
+	}
+	return buf
+}
+
+// sentName is the file name a server reads from the filename parameter
+// that Post sends for name.
+func sentName(name string) string { return string(appendFileName(nil, name, false)) }
 
 // succeeded reports whether status means the object was stored.
 func succeeded(status int, fields []Field) bool {
