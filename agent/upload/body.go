@@ -32,16 +32,57 @@ type Body struct {
 	Open        func() (io.ReadCloser, error) // called once per Post; the reader must give at least Size bytes
 }
 
-// FileBody returns the Body for the file at path, sent under name. Post fails
-// with an error wrapping ErrChanged when the file does not have size bytes at
-// open, when it ends early, or when its size or modification time differ
-// after its last byte was read from what they were at open; in each case the
-// request is abandoned before its last byte, so the server stores nothing.
+// FileBody returns the Body for the file at path, sent under name. The file
+// is opened without following a symbolic link (or, on Windows, a junction
+// or other link) in path's last element: a link there fails with ErrChanged.
+// Links in the folders above it are followed; OpenedFileBody with an opener
+// that refuses them is the way to refuse those too. On Windows the file is
+// opened with every sharing mode, so that its writer may still rename or
+// delete it while it is sent.
+//
+// Post fails with an error wrapping ErrChanged when the file is not a
+// regular file of size bytes at open, when it ends early, or when its size
+// or modification time differ after its last byte was read from what they
+// were at open; in each case the request is abandoned before its last byte,
+// so the server stores nothing.
 func FileBody(path, name string, size int64) Body {
 	return Body{
 		Name: name,
 		Size: size,
-		Open: func() (io.ReadCloser, error) { return openFile(path, size) },
+		Open: func() (io.ReadCloser, error) {
+			f, err := openNoFollow(path)
+			if err != nil {
+				return nil, err
+			}
+			return checkFile(f, size, time.Time{})
+		},
+	}
+}
+
+// OpenedFileBody returns the Body for the file that open opens, sent under
+// name. open is called once per Post; it decides how the file is found
+// (for example, refusing every symbolic link on the way), and the name of
+// the *os.File it returns is the one errors give. Post fails with an error
+// wrapping ErrChanged, and closes the file, unless what open returned is a
+// regular file of exactly size bytes, modified at exactly mtime (to the
+// nanosecond, as the file's stat gave it when it was queued; a zero mtime is
+// not checked). Once open, the file is read as FileBody's is: it must not
+// end early, nor change its size or modification time before its last byte
+// was read.
+func OpenedFileBody(open func() (*os.File, error), name string, size int64, mtime time.Time) Body {
+	return Body{
+		Name: name,
+		Size: size,
+		Open: func() (io.ReadCloser, error) {
+			f, err := open()
+			if err != nil {
+				return nil, err
+			}
+			if f == nil {
+				return nil, errors.New("the opener returned no file")
+			}
+			return checkFile(f, size, mtime)
+		},
 	}
 }
 
@@ -53,17 +94,14 @@ type file struct {
 	left  int64 // bytes not read yet
 }
 
-func openFile(path string, size int64) (*file, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
+// checkFile returns f to be read, if it is a regular file of size bytes
+// modified at mtime (unless mtime is zero); if not, it closes f.
+func checkFile(f *os.File, size int64, mtime time.Time) (*file, error) {
 	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
+	if err == nil {
+		err = sameFile(f.Name(), fi, size, mtime)
 	}
-	if err := sameFile(path, fi, size, time.Time{}); err != nil {
+	if err != nil {
 		f.Close()
 		return nil, err
 	}

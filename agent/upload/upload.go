@@ -93,6 +93,9 @@ func (u *Uploader) Post(ctx context.Context, f *Form, b Body, progress func(sent
 	fail := func(k Kind, err error) (*Result, error) {
 		return nil, &Error{Name: b.Name, Host: host, Kind: k, Err: err}
 	}
+	failLocal := func(err error) (*Result, error) {
+		return nil, &Error{Name: b.Name, Host: host, Kind: sourceKind(err), Err: err, Local: true}
+	}
 	if err != nil {
 		return fail(Permanent, err)
 	}
@@ -108,7 +111,7 @@ func (u *Uploader) Post(ctx context.Context, f *Form, b Body, progress func(sent
 	}
 	src, err := b.Open()
 	if err != nil {
-		return fail(sourceKind(err), err)
+		return failLocal(err)
 	}
 
 	rctx, cancel := context.WithCancelCause(ctx)
@@ -143,7 +146,10 @@ func (u *Uploader) Post(ctx context.Context, f *Form, b Body, progress func(sent
 
 	resp, err := client.Do(req)
 	if err != nil {
-		return fail(transportError(ctx, rctx, body, err))
+		if err := body.sourceErr(); err != nil && ctx.Err() == nil {
+			return failLocal(err)
+		}
+		return fail(transportError(ctx, rctx, err))
 	}
 	defer resp.Body.Close()
 	body.activity.Add(1) // the response is progress: the watchdog now guards reading its body
@@ -152,7 +158,7 @@ func (u *Uploader) Post(ctx context.Context, f *Form, b Body, progress func(sent
 	// A server may answer a body that was cut short, but the file's own
 	// failure (ErrChanged above all) is what the caller must act on.
 	if err := body.sourceErr(); err != nil {
-		return fail(sourceKind(err), err)
+		return failLocal(err)
 	}
 	if succeeded(resp.StatusCode, f.Fields) {
 		return result(resp, data), nil
@@ -185,18 +191,16 @@ func check(f *Form, b Body) (host string, err error) {
 	return u.Host, nil
 }
 
-// transportError says why a request that got no response failed: it
-// stalled, the caller cancelled it, the file failed, or the connection did.
-func transportError(ctx, rctx context.Context, b *body, err error) (Kind, error) {
+// transportError says why a request that got no response, and whose file
+// did not fail, failed: it stalled, the caller cancelled it, or the
+// connection failed.
+func transportError(ctx, rctx context.Context, err error) (Kind, error) {
 	var stalled stallError
 	if errors.As(context.Cause(rctx), &stalled) {
 		return Retry, stalled
 	}
 	if err := ctx.Err(); err != nil {
 		return Retry, err
-	}
-	if err := b.sourceErr(); err != nil {
-		return sourceKind(err), err
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {

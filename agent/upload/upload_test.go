@@ -713,8 +713,8 @@ func TestPostChanged(t *testing.T) {
 				}
 			})
 			var e *Error
-			if !errors.Is(err, ErrChanged) || !errors.As(err, &e) || e.Kind != Permanent {
-				t.Fatalf("got %v, want a Permanent error wrapping ErrChanged", err)
+			if !errors.Is(err, ErrChanged) || !errors.As(err, &e) || e.Kind != Permanent || !e.Local {
+				t.Fatalf("got %v, want a local Permanent error wrapping ErrChanged", err)
 			}
 			for _, r := range rec.requests() {
 				if r.err == nil {

@@ -1,0 +1,19 @@
+//go:build unix
+
+package upload
+
+import (
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// TestFileBodyFIFO checks that a FIFO in the file's place is refused at
+// once, not waited on for a writer.
+func TestFileBodyFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "call_001.wav")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	postLocal(t, FileBody(fifo, "call_001.wav", 0), Permanent, ErrChanged)
+}
