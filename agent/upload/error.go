@@ -27,9 +27,10 @@ type Error struct {
 
 	// Local is set when the failure was on this machine, not at the
 	// remote: the file could not be opened or read (permission denied,
-	// an I/O error, ErrChanged, not existing). Kind still says whether
-	// to send this file again; a local failure says nothing about the
-	// storage, so it must never slow down or pause other uploads.
+	// an I/O error, ErrChanged, not existing), or Body.Ready failed. Kind
+	// still says whether to send this file again; a local failure says
+	// nothing about the storage, so it must never slow down or pause
+	// other uploads.
 	Local bool
 }
 
@@ -73,9 +74,9 @@ const (
 	// Retry: send again later with the same form. 5xx, 408, 429, SlowDown
 	// and other throttling codes, timeouts, stalls, connection resets, EOF
 	// mid-body, every other transport failure, and files that could not be
-	// opened or read for a reason other than ErrChanged or not existing
-	// (those have Local set: back off this file only). Honour RetryAfter
-	// when it is set.
+	// opened or read for a reason other than ErrChanged or not existing,
+	// and a failed Body.Ready (those two have Local set: back off this
+	// file only). Honour RetryAfter when it is set.
 	Retry Kind = iota
 
 	// Represign: the form is no good any more; ask for a new one. The

@@ -75,7 +75,8 @@ var defaultClient = sync.OnceValue(NewClient)
 // The request is multipart/form-data with an exact Content-Length: every
 // field unchanged in its order, then the file streamed from b.Open as the
 // part named "file". b.Open is called once, and what it returned is closed
-// before Post returns.
+// before Post returns. If b.Ready is set, the body's last bytes wait for it
+// (see Body): the server cannot store the object before Ready returned nil.
 //
 // progress, if not nil, is called with the number of the file's bytes sent
 // so far (handed to the connection), when 100ms have passed or 1 MiB was
@@ -94,7 +95,7 @@ func (u *Uploader) Post(ctx context.Context, f *Form, b Body, progress func(sent
 		return nil, &Error{Name: b.Name, Host: host, Kind: k, Err: err}
 	}
 	failLocal := func(err error) (*Result, error) {
-		return nil, &Error{Name: b.Name, Host: host, Kind: sourceKind(err), Err: err, Local: true}
+		return nil, &Error{Name: b.Name, Host: host, Kind: localKind(err), Err: err, Local: true}
 	}
 	if err != nil {
 		return fail(Permanent, err)
@@ -116,7 +117,7 @@ func (u *Uploader) Post(ctx context.Context, f *Form, b Body, progress func(sent
 
 	rctx, cancel := context.WithCancelCause(ctx)
 	head, tail, ctype := encodeForm(f.Fields, b)
-	body := &body{ctx: rctx, head: head, tail: tail, src: src, size: b.Size, limiter: u.Limiter, progress: progress}
+	body := &body{ctx: rctx, head: head, tail: tail, src: src, size: b.Size, limiter: u.Limiter, progress: progress, ready: b.Ready}
 	stall := u.StallTimeout
 	if stall <= 0 {
 		stall = DefaultStallTimeout
@@ -124,7 +125,7 @@ func (u *Uploader) Post(ctx context.Context, f *Form, b Body, progress func(sent
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		watch(rctx, cancel, stall, &body.activity)
+		watch(rctx, cancel, stall, &body.activity, &body.waiting)
 	}()
 	// Stop the watchdog and the request, then close the file: once Post
 	// returns, nothing of this upload runs or holds the file open.
@@ -146,7 +147,9 @@ func (u *Uploader) Post(ctx context.Context, f *Form, b Body, progress func(sent
 
 	resp, err := client.Do(req)
 	if err != nil {
-		if err := body.sourceErr(); err != nil && ctx.Err() == nil {
+		// If the request was cancelled, its cause is the reason, whatever
+		// the file or Ready made of the cancellation.
+		if err := body.localErr(); err != nil && rctx.Err() == nil {
 			return failLocal(err)
 		}
 		return fail(transportError(ctx, rctx, err))
@@ -156,8 +159,9 @@ func (u *Uploader) Post(ctx context.Context, f *Form, b Body, progress func(sent
 	data, _ := io.ReadAll(io.LimitReader(activityReader{resp.Body, &body.activity}, maxResponseBody))
 
 	// A server may answer a body that was cut short, but the file's own
-	// failure (ErrChanged above all) is what the caller must act on.
-	if err := body.sourceErr(); err != nil {
+	// failure (ErrChanged above all), or Ready's, is what the caller must
+	// act on.
+	if err := body.localErr(); err != nil {
 		return failLocal(err)
 	}
 	if succeeded(resp.StatusCode, f.Fields) {
@@ -191,9 +195,9 @@ func check(f *Form, b Body) (host string, err error) {
 	return u.Host, nil
 }
 
-// transportError says why a request that got no response, and whose file
-// did not fail, failed: it stalled, the caller cancelled it, or the
-// connection failed.
+// transportError says why a request that got no response failed, when
+// neither the file nor Body.Ready did: it stalled, the caller cancelled it,
+// or the connection failed.
 func transportError(ctx, rctx context.Context, err error) (Kind, error) {
 	var stalled stallError
 	if errors.As(context.Cause(rctx), &stalled) {
