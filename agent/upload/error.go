@@ -35,11 +35,16 @@ type Error struct {
 }
 
 // Error returns, for example, "upload call_001.wav to bucket.s3.amazonaws.com:
-// 403 AccessDenied: Invalid according to Policy: Policy expired."
+// 403 AccessDenied: Invalid according to Policy: Policy expired." A name
+// holding a control character or invalid UTF-8 is quoted, Go-style.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("upload ")
-	b.WriteString(e.Name)
+	if !utf8.ValidString(e.Name) || strings.ContainsFunc(e.Name, unicode.IsControl) {
+		b.WriteString(strconv.Quote(e.Name)) // keep the message on one line, and the name recognisable
+	} else {
+		b.WriteString(e.Name)
+	}
 	if e.Host != "" {
 		b.WriteString(" to ")
 		b.WriteString(e.Host)
