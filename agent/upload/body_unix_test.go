@@ -3,6 +3,7 @@
 package upload
 
 import (
+	"net"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -16,4 +17,16 @@ func TestFileBodyFIFO(t *testing.T) {
 		t.Skipf("mkfifo: %v", err)
 	}
 	postLocal(t, FileBody(fifo, "call_001.wav", 0), Permanent, ErrChanged)
+}
+
+// TestFileBodySocket checks that a socket in the file's place is refused
+// as a changed file.
+func TestFileBodySocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.wav")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Skipf("listen on a Unix socket: %v", err)
+	}
+	defer ln.Close()
+	postLocal(t, FileBody(path, "call_001.wav", 0), Permanent, ErrChanged)
 }
