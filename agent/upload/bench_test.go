@@ -2,6 +2,7 @@ package upload
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -27,12 +28,31 @@ func benchServer(b *testing.B) string {
 }
 
 func benchPost(b *testing.B, u *Uploader) {
+	benchPostFile(b, u, benchSize, false)
+}
+
+// benchPostFile sends a file of size bytes again and again; with ready,
+// each upload waits for a commit made alongside it, as the agent's is.
+func benchPostFile(b *testing.B, u *Uploader, size int64, ready bool) {
 	url := benchServer(b)
-	path, _ := randomFile(b, benchSize)
+	path, _ := randomFile(b, size)
 	form := &Form{URL: url, Fields: s3Fields}
-	b.SetBytes(benchSize)
+	b.SetBytes(size)
 	for b.Loop() {
-		if _, err := u.Post(b.Context(), form, FileBody(path, "call.wav", benchSize), func(int64) {}); err != nil {
+		body := FileBody(path, "call.wav", size)
+		if ready {
+			committed := make(chan struct{})
+			go close(committed)
+			body.Ready = func(ctx context.Context) error {
+				select {
+				case <-committed:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
+		if _, err := u.Post(b.Context(), form, body, func(int64) {}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -41,6 +61,22 @@ func benchPost(b *testing.B, u *Uploader) {
 // BenchmarkPost sends a 64 MiB file to a loopback server.
 func BenchmarkPost(b *testing.B) {
 	benchPost(b, &Uploader{Client: NewClient()})
+}
+
+// BenchmarkPostReady is BenchmarkPost holding back the end of each upload
+// until a commit made alongside it landed: the cost of Body.Ready.
+func BenchmarkPostReady(b *testing.B) {
+	benchPostFile(b, &Uploader{Client: NewClient()}, benchSize, true)
+}
+
+// BenchmarkPostSmall sends a 4 KiB file, where the cost per request shows.
+func BenchmarkPostSmall(b *testing.B) {
+	benchPostFile(b, &Uploader{Client: NewClient()}, 4<<10, false)
+}
+
+// BenchmarkPostSmallReady is BenchmarkPostSmall with Body.Ready.
+func BenchmarkPostSmallReady(b *testing.B) {
+	benchPostFile(b, &Uploader{Client: NewClient()}, 4<<10, true)
 }
 
 // BenchmarkPostLimiterUnlimited is BenchmarkPost through a Limiter whose
@@ -88,5 +124,29 @@ func BenchmarkBareMultipart(b *testing.B) {
 		if resp.StatusCode != http.StatusNoContent {
 			b.Fatal(resp.Status)
 		}
+	}
+}
+
+// BenchmarkBodyRead reads a whole request body of a 4 KiB file in memory,
+// without and with Ready: what Ready adds to each upload's own work.
+func BenchmarkBodyRead(b *testing.B) {
+	head, tail, _ := encodeForm(s3Fields, Body{Name: "call.wav", Size: 4 << 10})
+	data := make([]byte, 4<<10)
+	buf := make([]byte, 32<<10)
+	for _, bb := range []struct {
+		name  string
+		ready func(context.Context) error
+	}{
+		{"no Ready", nil},
+		{"Ready", func(context.Context) error { return nil }},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			for b.Loop() {
+				body := &body{ctx: b.Context(), head: head, tail: tail, src: io.NopCloser(bytes.NewReader(data)), size: int64(len(data)), ready: bb.ready}
+				if _, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{body}, buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -30,18 +30,79 @@ type Body struct {
 	ContentType string                        // "" = from the extension of Name
 	Size        int64                         // exact bytes to send
 	Open        func() (io.ReadCloser, error) // called once per Post; the reader must give at least Size bytes
+
+	// Ready, if set, holds back the end of the upload until it returns:
+	// Post sends the fields and the whole file, then calls Ready, and
+	// sends the body's last bytes (the closing boundary, without which
+	// the server cannot store the object) only once Ready returned nil.
+	// If Ready fails, the request is abandoned without them, the server
+	// stores nothing, and Post returns a Retry error wrapping Ready's,
+	// with Local set. A caller uses it to make a record durable, while
+	// the file streams, that must exist before the object does.
+	//
+	// Ready is called at most once per Post, on the goroutine reading the
+	// request body, and never after Post returned; it is not called when
+	// the upload fails before the whole file was sent. Post does not
+	// return while Ready runs, so Ready must return soon after ctx is
+	// done (ctx ends when Post's does, or when Post gives up), and must
+	// not wait for anything the caller does after Post returned. The stall
+	// timeout does not count Ready's wait, but a storage server gives up
+	// on a body that stops for long (S3 answers RequestTimeout), so Ready
+	// should not wait more than a few seconds.
+	Ready func(ctx context.Context) error
 }
 
-// FileBody returns the Body for the file at path, sent under name. Post fails
-// with an error wrapping ErrChanged when the file does not have size bytes at
-// open, when it ends early, or when its size or modification time differ
-// after its last byte was read from what they were at open; in each case the
-// request is abandoned before its last byte, so the server stores nothing.
+// FileBody returns the Body for the file at path, sent under name. The file
+// is opened without following a symbolic link (or, on Windows, a junction
+// or other link) in path's last element: a link there fails with ErrChanged.
+// Links in the folders above it are followed; OpenedFileBody with an opener
+// that refuses them is the way to refuse those too. On Windows the file is
+// opened with every sharing mode, so that its writer may still rename or
+// delete it while it is sent.
+//
+// Post fails with an error wrapping ErrChanged when the file is not a
+// regular file of size bytes at open, when it ends early, or when its size
+// or modification time differ after its last byte was read from what they
+// were at open; in each case the request is abandoned before its last byte,
+// so the server stores nothing.
 func FileBody(path, name string, size int64) Body {
 	return Body{
 		Name: name,
 		Size: size,
-		Open: func() (io.ReadCloser, error) { return openFile(path, size) },
+		Open: func() (io.ReadCloser, error) {
+			f, err := openNoFollow(path)
+			if err != nil {
+				return nil, err
+			}
+			return checkFile(f, size, time.Time{})
+		},
+	}
+}
+
+// OpenedFileBody returns the Body for the file that open opens, sent under
+// name. open is called once per Post; it decides how the file is found
+// (for example, refusing every symbolic link on the way), and the name of
+// the *os.File it returns is the one errors give. Post fails with an error
+// wrapping ErrChanged, and closes the file, unless what open returned is a
+// regular file of exactly size bytes, modified at exactly mtime (to the
+// nanosecond, as the file's stat gave it when it was queued; a zero mtime is
+// not checked). Once open, the file is read as FileBody's is: it must not
+// end early, nor change its size or modification time before its last byte
+// was read.
+func OpenedFileBody(open func() (*os.File, error), name string, size int64, mtime time.Time) Body {
+	return Body{
+		Name: name,
+		Size: size,
+		Open: func() (io.ReadCloser, error) {
+			f, err := open()
+			if err != nil {
+				return nil, err
+			}
+			if f == nil {
+				return nil, errors.New("the opener returned no file")
+			}
+			return checkFile(f, size, mtime)
+		},
 	}
 }
 
@@ -53,17 +114,14 @@ type file struct {
 	left  int64 // bytes not read yet
 }
 
-func openFile(path string, size int64) (*file, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
+// checkFile returns f to be read, if it is a regular file of size bytes
+// modified at mtime (unless mtime is zero); if not, it closes f.
+func checkFile(f *os.File, size int64, mtime time.Time) (*file, error) {
 	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
+	if err == nil {
+		err = sameFile(f.Name(), fi, size, mtime)
 	}
-	if err := sameFile(path, fi, size, time.Time{}); err != nil {
+	if err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -121,8 +179,13 @@ func typeByName(name string) string {
 	return "application/octet-stream"
 }
 
-// sourceKind says what to do after the file could not be opened or read.
-func sourceKind(err error) Kind {
+// localKind says what to do after the file could not be opened or read,
+// or Body.Ready failed.
+func localKind(err error) Kind {
+	var re *readyError
+	if errors.As(err, &re) {
+		return Retry
+	}
 	if errors.Is(err, ErrChanged) || errors.Is(err, fs.ErrNotExist) {
 		return Permanent
 	}
@@ -151,11 +214,15 @@ type body struct {
 	limiter    *Limiter
 	progress   func(sent int64)
 
-	activity atomic.Int64 // bytes moved either way, watched for stalls
+	ready    func(ctx context.Context) error // Body.Ready
+	activity atomic.Int64                    // bytes moved either way, watched for stalls
+	waiting  atomic.Bool                     // Ready is running: the watchdog does not count the time
 
-	mu     sync.Mutex // guards src, err and closed; held while reading src and calling progress
-	err    error      // first error from src, sticky
-	closed bool
+	mu       sync.Mutex // guards src, err, readyErr, readied and closed; held while reading src and calling progress or ready
+	err      error      // first error from src, sticky
+	readyErr error      // what ready returned, if not nil; sticky
+	readied  bool       // ready was called
+	closed   bool
 
 	off        int64 // bytes of the whole body returned so far
 	sent       int64 // bytes of src returned so far
@@ -171,9 +238,37 @@ func (b *body) Read(p []byte) (int, error) {
 	case b.off < head+size:
 		return b.readSource(p)
 	case b.off < head+size+int64(len(b.tail)):
+		if b.ready != nil {
+			if err := b.awaitReady(); err != nil {
+				return 0, err
+			}
+		}
 		return b.readBytes(p, b.tail[b.off-head-size:]), nil
 	}
 	return 0, io.EOF
+}
+
+// awaitReady calls ready the first time the tail is to be read, and returns
+// what it returned, then and ever after. It holds mu while ready runs, so
+// that Close, and so Post, waits for it to return.
+func (b *body) awaitReady() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.closed:
+		return errClosed
+	case b.readied:
+		return b.readyErr
+	}
+	b.readied = true
+	b.waiting.Store(true)
+	err := b.ready(b.ctx)
+	b.waiting.Store(false)
+	if err == nil {
+		err = b.ctx.Err() // the request is over; the transport must not send the tail
+	}
+	b.readyErr = err
+	return err
 }
 
 func (b *body) readBytes(p, from []byte) int {
@@ -226,12 +321,25 @@ func (b *body) readSource(p []byte) (int, error) {
 	return n, nil
 }
 
-// sourceErr returns the error that reading the file failed with, if any.
-func (b *body) sourceErr() error {
+// localErr returns the error that reading the file failed with, or else
+// the error that ready returned, if any.
+func (b *body) localErr() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.err
+	if b.err != nil {
+		return b.err
+	}
+	if b.readyErr != nil {
+		return &readyError{b.readyErr}
+	}
+	return nil
 }
+
+// readyError is why Body.Ready did not let the upload end.
+type readyError struct{ err error }
+
+func (e *readyError) Error() string { return "not completed: " + e.err.Error() }
+func (e *readyError) Unwrap() error { return e.err }
 
 // Close closes the file once. It always returns nil: the file was only
 // read, and an error here must not fail a request whose bytes were all sent.
@@ -266,8 +374,9 @@ func (e stallError) Error() string { return fmt.Sprintf("no progress for %v", ti
 func (stallError) Timeout() bool { return true }
 
 // watch cancels ctx with a stallError once activity has not changed for
-// timeout. It returns when ctx is done.
-func watch(ctx context.Context, cancel context.CancelCauseFunc, timeout time.Duration, activity *atomic.Int64) {
+// timeout, not counting the time while paused is set. It returns when ctx
+// is done.
+func watch(ctx context.Context, cancel context.CancelCauseFunc, timeout time.Duration, activity *atomic.Int64, paused *atomic.Bool) {
 	t := time.NewTicker(max(timeout/8, time.Millisecond))
 	defer t.Stop()
 	last, since := activity.Load(), time.Now()
@@ -276,7 +385,7 @@ func watch(ctx context.Context, cancel context.CancelCauseFunc, timeout time.Dur
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if n := activity.Load(); n != last {
+			if n := activity.Load(); n != last || paused.Load() {
 				last, since = n, now
 			} else if now.Sub(since) >= timeout {
 				cancel(stallError(timeout))

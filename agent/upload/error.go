@@ -15,7 +15,7 @@ import (
 // Its message names the file and the host, never the URL's query or the
 // form's values: the policy, signature and security token are secrets.
 type Error struct {
-	Name       string        // the file name sent
+	Name       string        // the Body's Name (the filename parameter sent is this name made safe)
 	Host       string        // the host of the form's URL
 	Status     int           // 0 for transport errors
 	Code       string        // S3 XML <Code>, e.g. AccessDenied, EntityTooLarge, SlowDown
@@ -24,14 +24,27 @@ type Error struct {
 	RetryAfter time.Duration // from Retry-After (seconds or HTTP date, at most a day), 0 if none
 	Kind       Kind
 	Err        error // underlying transport or file error, if any
+
+	// Local is set when the failure was on this machine, not at the
+	// remote: the file could not be opened or read (permission denied,
+	// an I/O error, ErrChanged, not existing), or Body.Ready failed. Kind
+	// still says whether to send this file again; a local failure says
+	// nothing about the storage, so it must never slow down or pause
+	// other uploads.
+	Local bool
 }
 
 // Error returns, for example, "upload call_001.wav to bucket.s3.amazonaws.com:
-// 403 AccessDenied: Invalid according to Policy: Policy expired."
+// 403 AccessDenied: Invalid according to Policy: Policy expired." A name
+// holding a control character or invalid UTF-8 is quoted, Go-style.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("upload ")
-	b.WriteString(e.Name)
+	if !utf8.ValidString(e.Name) || strings.ContainsFunc(e.Name, unicode.IsControl) {
+		b.WriteString(strconv.Quote(e.Name)) // keep the message on one line, and the name recognisable
+	} else {
+		b.WriteString(e.Name)
+	}
 	if e.Host != "" {
 		b.WriteString(" to ")
 		b.WriteString(e.Host)
@@ -66,8 +79,9 @@ const (
 	// Retry: send again later with the same form. 5xx, 408, 429, SlowDown
 	// and other throttling codes, timeouts, stalls, connection resets, EOF
 	// mid-body, every other transport failure, and files that could not be
-	// read for a reason other than ErrChanged or not existing. Honour
-	// RetryAfter when it is set.
+	// opened or read for a reason other than ErrChanged or not existing,
+	// and a failed Body.Ready (those two have Local set: back off this
+	// file only). Honour RetryAfter when it is set.
 	Retry Kind = iota
 
 	// Represign: the form is no good any more; ask for a new one. The
@@ -84,8 +98,8 @@ const (
 
 	// Permanent: this file will not go with a new form either: 4xx such as
 	// EntityTooLarge, EntityTooSmall, InvalidArgument, a policy condition
-	// failed, a file that changed (ErrChanged) or no longer exists, or a
-	// form that cannot be sent at all.
+	// failed, a file that changed (ErrChanged) or no longer exists (both
+	// with Local set), or a form that cannot be sent at all.
 	Permanent
 )
 

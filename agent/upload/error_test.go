@@ -146,6 +146,8 @@ func TestErrorString(t *testing.T) {
 		{&Error{Name: "a.wav", Host: "h", Err: stallError(2 * time.Minute)}, "upload a.wav to h: no progress for 2m0s"},
 		{&Error{Name: "a.wav", Err: errors.New("invalid form URL")}, "upload a.wav: invalid form URL"},
 		{&Error{Name: "a.wav", Host: "h"}, "upload a.wav to h: failed"},
+		{&Error{Name: "line\r\nbreak\x1b[0m\xff.wav", Host: "h", Status: 400}, `upload "line\r\nbreak\x1b[0m\xff.wav" to h: 400 Bad Request`},
+		{&Error{Name: "café 日本.wav", Host: "h", Status: 400}, "upload café 日本.wav to h: 400 Bad Request"},
 	}
 	for _, tt := range tests {
 		if got := tt.err.Error(); got != tt.want {

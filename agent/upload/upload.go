@@ -5,6 +5,16 @@
 // from disk with an exact Content-Length (never chunked), so memory use does
 // not grow with the file's size. A failed upload is an *Error whose Kind
 // tells the caller whether to send again, ask for a new form, or give up.
+//
+// The file part's filename parameter is the Body's Name made safe for a
+// header: every control character (C0, DEL, C1) and every byte of invalid
+// UTF-8 becomes '_', '\' and '"' are escaped with '\', and every other
+// character is sent as UTF-8. That is the form browsers send, for which S3's
+// POST was made; RFC 5987's percent-encoded filename* is not sent, since a
+// store that reads only filename would keep its escapes. S3 takes the
+// object's key from the form's key field and ignores the file name, unless
+// the key holds ${filename}: the object is then named with the safe name.
+// The file's bytes are sent unchanged.
 package upload
 
 import (
@@ -19,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Field is one form field of a presigned POST.
@@ -64,7 +75,8 @@ var defaultClient = sync.OnceValue(NewClient)
 // The request is multipart/form-data with an exact Content-Length: every
 // field unchanged in its order, then the file streamed from b.Open as the
 // part named "file". b.Open is called once, and what it returned is closed
-// before Post returns.
+// before Post returns. If b.Ready is set, the body's last bytes wait for it
+// (see Body): the server cannot store the object before Ready returned nil.
 //
 // progress, if not nil, is called with the number of the file's bytes sent
 // so far (handed to the connection), when 100ms have passed or 1 MiB was
@@ -82,6 +94,9 @@ func (u *Uploader) Post(ctx context.Context, f *Form, b Body, progress func(sent
 	fail := func(k Kind, err error) (*Result, error) {
 		return nil, &Error{Name: b.Name, Host: host, Kind: k, Err: err}
 	}
+	failLocal := func(err error) (*Result, error) {
+		return nil, &Error{Name: b.Name, Host: host, Kind: localKind(err), Err: err, Local: true}
+	}
 	if err != nil {
 		return fail(Permanent, err)
 	}
@@ -97,12 +112,12 @@ func (u *Uploader) Post(ctx context.Context, f *Form, b Body, progress func(sent
 	}
 	src, err := b.Open()
 	if err != nil {
-		return fail(sourceKind(err), err)
+		return failLocal(err)
 	}
 
 	rctx, cancel := context.WithCancelCause(ctx)
 	head, tail, ctype := encodeForm(f.Fields, b)
-	body := &body{ctx: rctx, head: head, tail: tail, src: src, size: b.Size, limiter: u.Limiter, progress: progress}
+	body := &body{ctx: rctx, head: head, tail: tail, src: src, size: b.Size, limiter: u.Limiter, progress: progress, ready: b.Ready}
 	stall := u.StallTimeout
 	if stall <= 0 {
 		stall = DefaultStallTimeout
@@ -110,7 +125,7 @@ func (u *Uploader) Post(ctx context.Context, f *Form, b Body, progress func(sent
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		watch(rctx, cancel, stall, &body.activity)
+		watch(rctx, cancel, stall, &body.activity, &body.waiting)
 	}()
 	// Stop the watchdog and the request, then close the file: once Post
 	// returns, nothing of this upload runs or holds the file open.
@@ -132,16 +147,22 @@ func (u *Uploader) Post(ctx context.Context, f *Form, b Body, progress func(sent
 
 	resp, err := client.Do(req)
 	if err != nil {
-		return fail(transportError(ctx, rctx, body, err))
+		// If the request was cancelled, its cause is the reason, whatever
+		// the file or Ready made of the cancellation.
+		if err := body.localErr(); err != nil && rctx.Err() == nil {
+			return failLocal(err)
+		}
+		return fail(transportError(ctx, rctx, err))
 	}
 	defer resp.Body.Close()
 	body.activity.Add(1) // the response is progress: the watchdog now guards reading its body
 	data, _ := io.ReadAll(io.LimitReader(activityReader{resp.Body, &body.activity}, maxResponseBody))
 
 	// A server may answer a body that was cut short, but the file's own
-	// failure (ErrChanged above all) is what the caller must act on.
-	if err := body.sourceErr(); err != nil {
-		return fail(sourceKind(err), err)
+	// failure (ErrChanged above all), or Ready's, is what the caller must
+	// act on.
+	if err := body.localErr(); err != nil {
+		return failLocal(err)
 	}
 	if succeeded(resp.StatusCode, f.Fields) {
 		return result(resp, data), nil
@@ -174,18 +195,16 @@ func check(f *Form, b Body) (host string, err error) {
 	return u.Host, nil
 }
 
-// transportError says why a request that got no response failed: it
-// stalled, the caller cancelled it, the file failed, or the connection did.
-func transportError(ctx, rctx context.Context, b *body, err error) (Kind, error) {
+// transportError says why a request that got no response failed, when
+// neither the file nor Body.Ready did: it stalled, the caller cancelled it,
+// or the connection failed.
+func transportError(ctx, rctx context.Context, err error) (Kind, error) {
 	var stalled stallError
 	if errors.As(context.Cause(rctx), &stalled) {
 		return Retry, stalled
 	}
 	if err := ctx.Err(); err != nil {
 		return Retry, err
-	}
-	if err := b.sourceErr(); err != nil {
-		return sourceKind(err), err
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -236,7 +255,7 @@ func encodeForm(fields []Field, b Body) (head, tail []byte, contentType string) 
 		buf = append(buf, "\r\n"...)
 	}
 	buf = append(buf, "--"+boundary+"\r\n"+`Content-Disposition: form-data; name="file"; filename="`...)
-	buf = append(buf, quoteEscaper.Replace(b.Name)...)
+	buf = appendFileName(buf, b.Name, true)
 	buf = append(buf, "\"\r\nContent-Type: "+ctype+"\r\n\r\n"...)
 	tail = []byte("\r\n--" + boundary + "--\r\n")
 	return buf, tail, "multipart/form-data; boundary=" + boundary
@@ -245,6 +264,33 @@ func encodeForm(fields []Field, b Body) (head, tail []byte, contentType string) 
 // quoteEscaper escapes a name in a Content-Disposition header as
 // mime/multipart does.
 var quoteEscaper = strings.NewReplacer("\\", "\\\\", `"`, "\\\"")
+
+// appendFileName appends name as the file part's filename parameter, for
+// a quoted string if quote is set: every control character (C0, DEL and
+// C1) and every byte that is not valid UTF-8 becomes '_', and, if quote is
+// set, '\' and '"' are escaped with '\' as mime/multipart does.
+// Everything else, non-ASCII letters included, is kept as UTF-8, as
+// browsers send it. A raw CR or LF would end the part's header early and
+// other control characters make S3 refuse the form, for ever.
+func appendFileName(buf []byte, name string, quote bool) []byte {
+	for i := 0; i < len(name); {
+		r, n := utf8.DecodeRuneInString(name[i:])
+		switch {
+		case r == utf8.RuneError && n == 1, r < 0x20, r >= 0x7f && r <= 0x9f:
+			buf = append(buf, '_')
+		case quote && (r == '\\' || r == '"'):
+			buf = append(buf, '\\', byte(r))
+		default:
+			buf = append(buf, name[i:i+n]...)
+		}
+		i += n
+	}
+	return buf
+}
+
+// sentName is the file name a server reads from the filename parameter
+// that Post sends for name.
+func sentName(name string) string { return string(appendFileName(nil, name, false)) }
 
 // succeeded reports whether status means the object was stored.
 func succeeded(status int, fields []Field) bool {

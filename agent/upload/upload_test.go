@@ -23,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // received is what the recording server saw of one request.
@@ -711,8 +713,8 @@ func TestPostChanged(t *testing.T) {
 				}
 			})
 			var e *Error
-			if !errors.Is(err, ErrChanged) || !errors.As(err, &e) || e.Kind != Permanent {
-				t.Fatalf("got %v, want a Permanent error wrapping ErrChanged", err)
+			if !errors.Is(err, ErrChanged) || !errors.As(err, &e) || e.Kind != Permanent || !e.Local {
+				t.Fatalf("got %v, want a local Permanent error wrapping ErrChanged", err)
 			}
 			for _, r := range rec.requests() {
 				if r.err == nil {
@@ -866,4 +868,96 @@ func TestEncodeFormParsesBack(t *testing.T) {
 			t.Errorf("file part = %q %q %q %q", p.FormName(), p.FileName(), data, p.Header.Get("Content-Type"))
 		}
 	}
+}
+
+// fileNames are names that a recorder may write and that must still upload,
+// with the name the server reads for each.
+var fileNames = []struct{ name, want string }{
+	{"call_001.wav", "call_001.wav"},
+	{"line\rbreak.wav", "line_break.wav"},
+	{"line\nfeed.wav", "line_feed.wav"},
+	{"crlf\r\nContent-Type: text-html\r\n\r\n.wav", "crlf__Content-Type: text-html____.wav"},
+	{"\x1b[31mred\x1b[0m.wav", "_[31mred_[0m.wav"},
+	{"nul\x00.wav", "nul_.wav"},
+	{"tab\tdel\x7f.wav", "tab_del_.wav"},
+	{"c1\u0085\u009b.wav", "c1__.wav"},
+	{"bad\xff\xfeutf8\xc3.wav", "bad__utf8_.wav"},
+	{"café é.wav", "café é.wav"},
+	{"日本語の通話.mp3", "日本語の通話.mp3"},
+	{"replacement \uFFFD kept.wav", "replacement \uFFFD kept.wav"},
+	{`quote " and \ backslash.wav`, `quote " and \ backslash.wav`},
+	{`trailing backslash\`, `trailing backslash\`},
+}
+
+// TestPostFileNames checks that a name with control characters or invalid
+// UTF-8 still makes a form that parses, with a safe name and the file's
+// bytes unchanged.
+func TestPostFileNames(t *testing.T) {
+	const data = "RIFF\r\n--not a boundary\x00\xff"
+	for _, tt := range fileNames {
+		t.Run(fmt.Sprintf("%q", tt.name), func(t *testing.T) {
+			if got := sentName(tt.name); got != tt.want {
+				t.Errorf("sentName = %q, want %q", got, tt.want)
+			}
+			rec := newRecorder(t, nil)
+			_, err := new(Uploader).Post(t.Context(), &Form{URL: rec.URL, Fields: s3Fields}, readerBody(tt.name, int64(len(data)), strings.NewReader(data)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqs := rec.requests()
+			if len(reqs) != 1 || reqs[0].err != nil {
+				t.Fatalf("server got %+v", reqs)
+			}
+			if got := reqs[0]; got.fileName != tt.want || got.fileSum != sha256.Sum256([]byte(data)) || !slices.Equal(got.fields, s3Fields) {
+				t.Errorf("server got file %q of %d bytes, fields %q; want %q", got.fileName, got.fileSize, got.fields, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzFileName checks that any name gives a form that parses back, through
+// mime/multipart, with the file part's filename parameter equal to
+// sentName, holding no control character, and the file's bytes unchanged.
+func FuzzFileName(f *testing.F) {
+	for _, tt := range fileNames {
+		f.Add(tt.name)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if name == "" {
+			return
+		}
+		head, tail, ctype := encodeForm(s3Fields, Body{Name: name, Size: 3})
+		_, params, err := mime.ParseMediaType(ctype)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := append(append(append([]byte{}, head...), "a\r\n"...), tail...)
+		r := multipart.NewReader(bytes.NewReader(all), params["boundary"])
+		for range s3Fields {
+			if _, err := r.NextPart(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, err := r.NextPart()
+		if err != nil {
+			t.Fatalf("file part: %v", err)
+		}
+		_, disp, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+		if err != nil {
+			t.Fatalf("Content-Disposition %q: %v", p.Header.Get("Content-Disposition"), err)
+		}
+		got := disp["filename"]
+		if want := sentName(name); got != want || disp["name"] != "file" {
+			t.Fatalf("filename %q, want %q", got, want)
+		}
+		if !utf8.ValidString(got) || strings.ContainsFunc(got, unicode.IsControl) {
+			t.Fatalf("filename %q holds a control character or invalid UTF-8", got)
+		}
+		if data, err := io.ReadAll(p); err != nil || string(data) != "a\r\n" {
+			t.Fatalf("file %q, %v", data, err)
+		}
+		if _, err := r.NextPart(); err != io.EOF {
+			t.Fatalf("after the file: %v", err)
+		}
+	})
 }
