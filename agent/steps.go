@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"time"
@@ -395,19 +396,24 @@ func (a *Agent) upload(ctx context.Context, j *store.Job, ready func() error) er
 	for i, f := range ps.Fields {
 		form.Fields[i] = upload.Field{Name: f.Name, Value: f.Value}
 	}
-	name := fileName(j)
-	if err := ready(); err != nil {
-		return err
-	}
+	// The file is opened without following links and must still be the
+	// version found (size and modification time, to the nanosecond), so a
+	// file swapped for a link or another file is never sent.
+	body := upload.OpenedFileBody(func() (*os.File, error) { return openFile(p.root, p.rel) }, fileName(j), j.Size, j.ModTime)
+	body.Ready = func(context.Context) error { return ready() }
 	tr := a.track.start(j)
 	defer a.track.done(j.ID)
 	sent := a.now()
-	_, err = a.up.Post(ctx, form, upload.FileBody(p.String(), name, j.Size), tr.set)
+	_, err = a.up.Post(ctx, form, body, tr.set)
 	var ue *upload.Error
 	switch {
 	case err == nil:
 	case errors.Is(err, fs.ErrNotExist):
 		return skipped{"file no longer exists"}
+	case errors.Is(err, tree.ErrLink):
+		return skipped{notFollowed}
+	case errors.Is(err, tree.ErrNotRegular):
+		return skipped{"not a regular file"}
 	case errors.Is(err, upload.ErrChanged):
 		fi, _ := tree.Lstat(p.root, p.rel)
 		a.changed(j, fi)
@@ -424,8 +430,12 @@ func (a *Agent) upload(ctx context.Context, j *store.Job, ready func() error) er
 		return nil
 	case errors.As(err, &ue) && ue.Kind == upload.Permanent:
 		return parked{err.Error()}
+	case errors.Is(err, errCommit):
+		return err // this machine's disk; health says so
+	case ue != nil && ue.Local:
+		return fileError{err} // this file alone: never the remote's hold
 	default:
-		if ue != nil && ctx.Err() == nil && !errors.Is(err, errCommit) {
+		if ue != nil && ctx.Err() == nil {
 			a.upPace.Failed(j.ID, sent, ue.RetryAfter)
 		}
 		return err
