@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -119,3 +120,32 @@ func TestUnreadableSummary(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckPattern(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		pattern string
+		err     error // nil: valid; otherwise errors.Is must hold, or any error for errBad
+	}{
+		{"*.wav", nil},
+		{"calls/*/*.MP3", nil},
+		{"[[]draft]*", nil},
+		{"[^a-c]*.wav", nil},
+		{`calls\*.wav`, ErrBackslash},
+		{`\*.wav`, ErrBackslash},
+		{"[a-", errBad},
+	}
+	for _, tc := range tests {
+		err := CheckPattern(tc.pattern)
+		switch {
+		case tc.err == nil && err != nil:
+			t.Errorf("CheckPattern(%q) = %v, want nil", tc.pattern, err)
+		case tc.err == errBad && err == nil:
+			t.Errorf("CheckPattern(%q) = nil, want an error", tc.pattern)
+		case tc.err != nil && tc.err != errBad && !errors.Is(err, tc.err):
+			t.Errorf("CheckPattern(%q) = %v, want %v", tc.pattern, err, tc.err)
+		}
+	}
+}
+
+var errBad = errors.New("any error")

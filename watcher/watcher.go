@@ -40,8 +40,9 @@ const (
 )
 
 // DefaultRescanInterval is the full scan period used when
-// Options.RescanInterval is zero.
-const DefaultRescanInterval = 10 * time.Minute
+// Options.RescanInterval is zero. It is also the default of a source's
+// rescan_interval in the configuration, which takes it from here.
+const DefaultRescanInterval = 5 * time.Minute
 
 // minPollInterval is the shortest period between the full scans of a polling
 // source, whatever Settle is (unless RescanInterval is shorter still).
@@ -78,9 +79,9 @@ type Options struct {
 	// Recursive also watches the subfolders of Root, at any depth.
 	Recursive bool
 	// Include lists patterns of files to offer; empty means every file.
-	// Patterns have path.Match syntax on every OS (so a backslash escapes
-	// the next character) and match case-insensitively: against the file's
-	// base name, or, when the pattern contains "/", against its
+	// Patterns have path.Match syntax on every OS, without its backslash
+	// escapes (see [CheckPattern]), and match case-insensitively: against
+	// the file's base name, or, when the pattern contains "/", against its
 	// slash-separated path relative to Root.
 	Include []string
 	// Exclude lists patterns, as Include, of files not to offer; Exclude
@@ -289,13 +290,32 @@ type rules struct {
 	include, exclude []pattern
 }
 
+// ErrBackslash is the error of [CheckPattern] for a pattern with a
+// backslash.
+var ErrBackslash = errors.New(`backslash in a pattern: write "/" between folders, on Windows too, and [*], [?] or [[] to match *, ? or [ itself`)
+
+// CheckPattern reports whether p is a valid Include or Exclude pattern. The
+// dialect is the same on every OS: path.Match syntax (*, ?, [a-z], [^a-z])
+// on slash-separated paths, without backslash escapes, so that a pattern
+// means the same on Windows, where "\" separates folders, as elsewhere. A
+// pattern with a backslash is refused with [ErrBackslash].
+func CheckPattern(p string) error {
+	if strings.Contains(p, `\`) {
+		return ErrBackslash
+	}
+	if _, err := path.Match(p, ""); err != nil {
+		return err
+	}
+	return nil
+}
+
 func compile(globs []string) ([]pattern, error) {
 	ps := make([]pattern, 0, len(globs))
 	for _, g := range globs {
-		g = strings.ToLower(g)
-		if _, err := path.Match(g, ""); err != nil {
+		if err := CheckPattern(g); err != nil {
 			return nil, fmt.Errorf("pattern %q: %w", g, err)
 		}
+		g = strings.ToLower(g)
 		ps = append(ps, pattern{glob: g, onPath: strings.Contains(g, "/")})
 	}
 	return ps, nil

@@ -889,6 +889,7 @@ func TestNew(t *testing.T) {
 		{"negative rescan", Options{Name: "s", Root: abs, RescanInterval: -time.Second}, "rescan"},
 		{"bad include", Options{Name: "s", Root: abs, Include: []string{"[a-"}}, "include"},
 		{"bad exclude", Options{Name: "s", Root: abs, Exclude: []string{"x["}}, "exclude"},
+		{"backslash", Options{Name: "s", Root: abs, Include: []string{`calls\*.wav`}}, "backslash"},
 	}
 	for _, tc := range tests {
 		w, err := New(tc.opts)

@@ -102,16 +102,21 @@ type Source struct {
 	Path string `yaml:"path"`
 	// Recursive says whether to watch subfolders too. Use Recurse.
 	Recursive *bool `yaml:"recursive"`
-	// Include lists filepath.Match patterns of files to upload. Default
-	// *.wav, *.mp3, *.m4a and *.flac.
+	// Include lists patterns of files to upload: path.Match syntax on
+	// every OS, without backslashes (see watcher.CheckPattern), matched
+	// case-insensitively against the file name, or against the path
+	// relative to Path when the pattern holds "/". Default *.wav, *.mp3,
+	// *.m4a and *.flac.
 	Include []string `yaml:"include"`
-	// Exclude lists filepath.Match patterns of files to leave alone.
+	// Exclude lists patterns, as Include, of files and folders to leave
+	// alone.
 	Exclude []string `yaml:"exclude"`
 	// Settle is how long a file must stay unchanged before it is queued.
 	// Default 10s.
 	Settle Duration `yaml:"settle"`
 	// RescanInterval is how often the whole folder is scanned, events or
-	// not. Default 5m; never shorter than Settle.
+	// not. Default watcher.DefaultRescanInterval (5m); never shorter than
+	// Settle.
 	RescanInterval Duration `yaml:"rescan_interval"`
 	// Poll turns file system events off and relies on rescans alone, for
 	// network shares that deliver no events.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vela-agent/vela-agent/watcher"
 )
 
 // valid is the smallest valid configuration; tests build on it.
@@ -123,7 +125,9 @@ var errorCases = []struct {
 	{"missing source path", "api: {org_id: o, token: t}\nsources:\n  - name: a\n", " sources[0].path: required"},
 	{"no sources", "api: {org_id: o, token: t}\nsources: []\n", "2:1: sources: at least one source is required"},
 	{"bad pattern", valid + "    include: ['[a-']\n",
-		"7:15: sources[0].include[0]: \"[a-\" is not a valid pattern (such as *.wav; see filepath.Match)"},
+		"7:15: sources[0].include[0]: \"[a-\" is not a valid pattern (such as *.wav, or calls/*.wav for a path)"},
+	{"backslash in a pattern", valid + "    exclude: ['*.tmp', 'old\\*.wav']\n",
+		`7:24: sources[0].exclude[1]: "old\\*.wav" has a backslash: patterns write "/" between folders, on Windows too, and have no escapes ([*], [?] and [[] match *, ? and [)`},
 	{"http to a remote host", apiLast + "  base_url: http://api.botlhale.tech\n",
 		"7:3: api.base_url: must use https (http is allowed only for localhost, 127.0.0.1 and ::1)"},
 	{"base_url with password", apiLast + "  base_url: https://u:pw@api.botlhale.tech\n",
@@ -723,5 +727,16 @@ func TestWindow(t *testing.T) {
 		if from, to := tc.w.Span(); from != tc.from || to != tc.to {
 			t.Errorf("%+v: Span() = %v, %v; want %v, %v", tc.w, from, to, tc.from, tc.to)
 		}
+	}
+}
+
+// The watcher and the configuration agree on the default rescan period.
+func TestDefaultRescanInterval(t *testing.T) {
+	c, err := Parse("", []byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Sources[0].RescanInterval.D(); got != watcher.DefaultRescanInterval {
+		t.Errorf("rescan_interval defaults to %v, the watcher to %v", got, watcher.DefaultRescanInterval)
 	}
 }
