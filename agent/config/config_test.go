@@ -613,17 +613,19 @@ func TestLoadWarnings(t *testing.T) {
 		t.Skip("mode bits are not checked on Windows")
 	}
 	dir := t.TempDir()
+	// The source folder exists: only the credentials are in question.
+	withDir := strings.ReplaceAll(valid, "/srv/calls", dir)
 	tests := []struct {
 		name string
 		yaml string
 		mode os.FileMode
 		want string
 	}{
-		{"inline token readable by others", valid, 0o644, "holds api.token but other users can read it (mode 0644): run chmod 600"},
-		{"inline token private", valid, 0o600, ""},
-		{"token from the environment", strings.Replace(valid, "s3cr3t-t0k3n", "${HOME}", 1), 0o644, ""},
-		{"refresh token file not yet written", "api:\n  org_id: o\n  refresh_token_file: refresh\nsources: [{name: a, path: /a}]\n", 0o644,
-			"does not exist yet: run `vela-agent login`"},
+		{"inline token readable by others", withDir, 0o644, ":3:3: api.token: " + dir + "/x.yaml holds api.token but other users can read it (mode 0644): run chmod 600"},
+		{"inline token private", withDir, 0o600, ""},
+		{"token from the environment", strings.Replace(withDir, "s3cr3t-t0k3n", "${HOME}", 1), 0o644, ""},
+		{"refresh token file not yet written", "api:\n  org_id: o\n  refresh_token_file: refresh\nsources: [{name: a, path: " + dir + "}]\n", 0o644,
+			":3:3: api.refresh_token_file: " + dir + "/refresh does not exist yet: run `vela-agent login`"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -638,7 +640,7 @@ func TestLoadWarnings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := strings.Join(c.Warnings, "\n")
+			got := Errors(c.Warnings).Error()
 			if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
 				t.Errorf("warnings = %q, want %q", got, tc.want)
 			}

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -98,7 +97,7 @@ func (g *globals) load(skip ...string) (*config.Config, error) {
 		return nil, err
 	}
 	for _, w := range cfg.Warnings {
-		if !slices.ContainsFunc(skip, func(key string) bool { return strings.HasPrefix(w, key+": ") }) {
+		if !slices.Contains(skip, w.Key) {
 			fmt.Fprintln(os.Stderr, "warning:", w)
 		}
 	}
