@@ -42,7 +42,7 @@ func main() {
 			os.Exit(code)
 		}
 	}
-	fmt.Fprintln(os.Stderr, "vela-agent:", err)
+	fmt.Fprintln(os.Stderr, "vela-agent:", escLines(err.Error()))
 	os.Exit(code)
 }
 
@@ -98,7 +98,7 @@ func (g *globals) load(skip ...string) (*config.Config, error) {
 	}
 	for _, w := range cfg.Warnings {
 		if !slices.Contains(skip, w.Key) {
-			fmt.Fprintln(os.Stderr, "warning:", w)
+			fmt.Fprintln(os.Stderr, "warning:", esc(w.Error()))
 		}
 	}
 	return cfg, nil

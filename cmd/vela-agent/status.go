@@ -36,7 +36,7 @@ func statusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(os.Stdout)
+				enc := json.NewEncoder(jsonWriter{os.Stdout})
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
@@ -93,17 +93,19 @@ func fetchStatus(ctx context.Context, url string) (*agent.Status, error) {
 	return &st, nil
 }
 
+// printStatus writes st for people. Every name and message in it comes
+// from outside (file names, server replies) and goes through esc.
 func printStatus(w io.Writer, st *agent.Status, live bool) {
 	if live {
-		fmt.Fprintf(w, "vela-agent %s running since %s\n", st.Version, st.Started.Format(time.RFC3339))
+		fmt.Fprintf(w, "vela-agent %s running since %s\n", esc(st.Version), st.Started.Format(time.RFC3339))
 	} else {
-		fmt.Fprintf(w, "vela-agent is not running (state from %s)\n", st.StateFile)
+		fmt.Fprintf(w, "vela-agent is not running (state from %s)\n", esc(st.StateFile))
 	}
 	if len(st.Paused) == 0 {
 		fmt.Fprintln(w, "uploads: active")
 	}
 	for _, gt := range st.Paused {
-		fmt.Fprintf(w, "PAUSED (%s) since %s: %s\n", gt.Name, gt.Since.Format(time.RFC3339), gt.Reason)
+		fmt.Fprintf(w, "PAUSED (%s) since %s: %s\n", esc(gt.Name), gt.Since.Format(time.RFC3339), esc(gt.Reason))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -117,12 +119,12 @@ func printStatus(w io.Writer, st *agent.Status, live bool) {
 	if len(st.Sources) > 0 {
 		fmt.Fprintln(w, "\nsources:")
 		for _, s := range st.Sources {
-			line := fmt.Sprintf("  %s  %s  (%s)", s.Name, s.Path, s.Mode)
+			line := fmt.Sprintf("  %s  %s  (%s)", esc(s.Name), esc(s.Path), esc(s.Mode))
 			if s.Reason != "" {
-				line += ": " + s.Reason
+				line += ": " + esc(s.Reason)
 			}
 			if s.Problem != "" {
-				line += "\n    PROBLEM: " + s.Problem
+				line += "\n    PROBLEM: " + esc(s.Problem)
 			}
 			fmt.Fprintln(w, line)
 		}
@@ -131,19 +133,19 @@ func printStatus(w io.Writer, st *agent.Status, live bool) {
 		fmt.Fprintln(w, "\nuploading:")
 		sort.Slice(st.Active, func(i, j int) bool { return st.Active[i].Job < st.Active[j].Job })
 		for _, t := range st.Active {
-			fmt.Fprintf(w, "  #%d %s  %s / %s\n", t.Job, t.File, humanBytes(t.Sent), humanBytes(t.Size))
+			fmt.Fprintf(w, "  #%d %s  %s / %s\n", t.Job, esc(t.File), humanBytes(t.Sent), humanBytes(t.Size))
 		}
 	}
 	if len(st.Parked) > 0 {
 		fmt.Fprintln(w, "\nparked (fix, then `vela-agent queue retry ID`):")
 		for _, j := range st.Parked {
-			fmt.Fprintf(w, "  #%d %s/%s: %s\n", j.ID, j.Source, j.Path, j.Reason)
+			fmt.Fprintf(w, "  #%d %s/%s: %s\n", j.ID, esc(j.Source), esc(j.Path), esc(j.Reason))
 		}
 	}
 	if len(st.Recent) > 0 {
 		fmt.Fprintln(w, "\nrecent problems:")
 		for _, e := range st.Recent {
-			fmt.Fprintf(w, "  %s #%d %s: %s\n", e.Time.Format(time.TimeOnly), e.Job, e.File, e.Error)
+			fmt.Fprintf(w, "  %s #%d %s: %s\n", e.Time.Format(time.TimeOnly), e.Job, esc(e.File), esc(e.Error))
 		}
 	}
 }
