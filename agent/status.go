@@ -2,8 +2,10 @@ package agent
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,13 +14,19 @@ import (
 )
 
 // Status is what the agent reports about itself: served as JSON on
-// /status and printed by `vela-agent status`.
+// /status and printed by `vela-agent status`. Every JSON key is snake_case.
 type Status struct {
-	Version       string         `json:"version"`
-	Started       time.Time      `json:"started"`
-	StateFile     string         `json:"state_file"`
-	Counts        map[string]int `json:"counts"`
-	Paused        []store.Gate   `json:"paused,omitempty"`
+	Version   string         `json:"version"`
+	Started   time.Time      `json:"started"`
+	StateFile string         `json:"state_file"`
+	Counts    map[string]int `json:"counts"`
+	Paused    []store.Gate   `json:"paused,omitempty"`
+	// Problems lists, one line each, what an admin must fix now: every
+	// closed pause gate (as GateProblem words it) and every source that
+	// cannot be watched. Empty when all is well. /healthz and the exit code
+	// of `vela-agent status` are decided by Problems and Paused alone (see
+	// NeedsAttention), so whatever is appended here counts.
+	Problems      []string       `json:"problems,omitempty"`
 	Sources       []SourceStatus `json:"sources,omitempty"`
 	Active        []Transfer     `json:"active,omitempty"`
 	Recent        []Event        `json:"recent_errors,omitempty"`
@@ -153,6 +161,9 @@ func readStatus(s *store.Store, gates []store.Gate) (*Status, error) {
 		return nil, err
 	}
 	st := &Status{Version: Version, StateFile: s.Path(), Counts: CountsByName(counts), Paused: gates}
+	for _, g := range gates {
+		st.Problems = append(st.Problems, GateProblem(g))
+	}
 	for _, j := range parked {
 		st.Parked = append(st.Parked, Summarise(j))
 	}
@@ -180,9 +191,37 @@ func (a *Agent) Status() (*Status, error) {
 			ss.Mode, ss.Reason = src.w.Mode()
 			ss.Problem = src.w.Problem()
 		}
+		if ss.Problem != "" {
+			st.Problems = append(st.Problems, "source "+ss.Name+": "+ss.Problem)
+		}
 		st.Sources = append(st.Sources, ss)
 	}
 	return st, nil
+}
+
+// GateProblem is how Status.Problems words a closed pause gate.
+func GateProblem(g store.Gate) string {
+	return fmt.Sprintf("uploads paused (%s): %s", g.Name, g.Reason)
+}
+
+// NeedsAttention says in one line why the agent is not healthy: the first
+// of Problems (with how many more there are), or else the first pause gate.
+// It returns "" when both are empty: the agent runs and nothing needs an
+// admin. /healthz answers 503 with this line, and `vela-agent status` exits
+// 3, when it is not "".
+func (st *Status) NeedsAttention() string {
+	var line string
+	switch {
+	case len(st.Problems) > 1:
+		line = fmt.Sprintf("%s (and %d more)", st.Problems[0], len(st.Problems)-1)
+	case len(st.Problems) == 1:
+		line = st.Problems[0]
+	case len(st.Paused) > 0:
+		line = GateProblem(st.Paused[0])
+	default:
+		return ""
+	}
+	return strings.Join(strings.Fields(line), " ") // one line, whatever the names hold
 }
 
 // CountsByName turns the store's counters into a map keyed by state name,
@@ -196,9 +235,23 @@ func CountsByName(c map[store.State]int) map[string]int {
 }
 
 // statusHandler serves /status (JSON) and /healthz on the loopback listener.
+//
+// /healthz answers 200 "ok" while the agent runs and nothing needs an
+// admin, and 503 with Status.NeedsAttention's line when a pause gate is
+// closed or Status.Problems is not empty (500 if the status cannot be read).
 func (a *Agent) statusHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		st, err := a.Status()
+		if err != nil {
+			http.Error(w, strings.Join(strings.Fields(err.Error()), " "), http.StatusInternalServerError)
+			return
+		}
+		if why := st.NeedsAttention(); why != "" {
+			http.Error(w, why, http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {

@@ -13,9 +13,9 @@ import (
 // agent decides what the names mean; the store persists them so that
 // `vela-agent status` can show them while no agent runs.
 type Gate struct {
-	Name   string
-	Reason string
-	Since  time.Time
+	Name   string    `json:"name"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
 }
 
 // SetGate records g, replacing any gate of the same name.

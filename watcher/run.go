@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -23,6 +26,8 @@ var (
 	// maxDirty caps the paths waiting for a check; beyond it the watcher
 	// does a full scan instead.
 	maxDirty = 10000
+	// maxListed caps the unreadable folders Problem names.
+	maxListed = 3
 )
 
 // entry is what the watcher remembers of one file.
@@ -89,9 +94,19 @@ type run struct {
 	files   map[string]entry // by relative path
 	pending fifo
 	gen     uint32
-	failed  map[string]struct{} // relative folders the current scan could not read
+	failed  map[string]string // relative folders the current scan could not read -> why
 	batch   []File
 	warned  map[string]struct{} // keys of problems already logged at warn level
+	// skipped remembers the entries that are not offered because they are
+	// not regular files (links, FIFOs, sockets, devices), so that each is
+	// logged once when first seen rather than on every scan: a hash of
+	// path and reason (a collision costs one debug line) -> the scan that
+	// last saw it. A full scan forgets those it did not see.
+	skipped map[uint64]uint32
+	seed    maphash.Seed
+	// failedChanged says failed changed for a folder below the root since
+	// Problem's list was last updated.
+	failedChanged bool
 
 	fsw      *fsnotify.Watcher // nil when polling
 	events   <-chan fsnotify.Event
@@ -135,8 +150,10 @@ func (w *Local) Run(ctx context.Context, out chan<- []File) error {
 		pollEvery: w.pollInterval(),
 		start:     w.now(),
 		files:     make(map[string]entry),
-		failed:    make(map[string]struct{}),
+		failed:    make(map[string]string),
 		warned:    make(map[string]struct{}),
+		skipped:   make(map[uint64]uint32),
+		seed:      maphash.MakeSeed(),
 		budget:    -1,
 		watched:   make(map[string]uint32),
 		dirty:     make(map[string]struct{}),
@@ -152,6 +169,7 @@ func (w *Local) Run(ctx context.Context, out chan<- []File) error {
 		r.settleT.Stop()
 		r.dirtyT.Stop()
 		r.closeEvents()
+		w.setUnreadable("")
 	}()
 	if w.opts.Poll {
 		w.setMode(ModePolling, "configured (poll)")
@@ -203,6 +221,10 @@ func (r *run) loop(ctx context.Context) error {
 		}
 		if err != nil {
 			return err
+		}
+		if r.failedChanged {
+			r.failedChanged = false
+			r.w.setUnreadable(unreadable(r.failed))
 		}
 		r.armSettle()
 	}
@@ -412,7 +434,9 @@ func (r *run) checkPath(ctx context.Context, abs string) error {
 	name := info.Name()
 	switch {
 	case info.IsDir():
-		if _, ok := r.watched[abs]; ok || !r.w.opts.Recursive || !r.w.rules.wantDir(rel, name) {
+		_, watched := r.watched[abs]
+		_, failed := r.failed[rel] // a change of mode may have made it readable
+		if watched && !failed || !r.w.opts.Recursive || !r.w.rules.wantDir(rel, name) {
 			return nil
 		}
 		return r.scanDir(ctx, abs, rel)
@@ -423,6 +447,7 @@ func (r *run) checkPath(ctx context.Context, abs string) error {
 		return r.sendFull(ctx)
 	default:
 		delete(r.files, rel)
+		r.skip(rel, abs, name, info.Mode())
 		return nil
 	}
 }
@@ -432,7 +457,10 @@ func (r *run) fullScan(ctx context.Context) error {
 	started := time.Now()
 	r.dropGoneWatches()
 	r.gen++
-	clear(r.failed)
+	if len(r.failed) > 0 {
+		clear(r.failed)
+		r.failedChanged = true
+	}
 	err := r.scanDir(ctx, r.root, ".")
 	r.scanT.Reset(r.scanEvery())
 	if err != nil {
@@ -467,6 +495,11 @@ func (r *run) sweep() {
 			r.unwatch(dir)
 		}
 	}
+	for k, gen := range r.skipped {
+		if gen != r.gen {
+			delete(r.skipped, k)
+		}
+	}
 }
 
 func (r *run) belowFailed(rel string) bool {
@@ -491,7 +524,11 @@ func (r *run) scanDir(ctx context.Context, abs, rel string) error {
 		return err
 	}
 	r.watch(abs, rel)
-	entries, err := os.ReadDir(abs)
+	entries, err := r.w.readDir(abs)
+	if _, ok := r.failed[rel]; ok && err == nil && rel != "." {
+		delete(r.failed, rel) // read by an event-driven scan since the full one
+		r.failedChanged = true
+	}
 	switch {
 	case err != nil:
 		r.readFailed(abs, rel, err)
@@ -507,7 +544,6 @@ func (r *run) scanDir(ctx context.Context, abs, rel string) error {
 		if rel != "." {
 			child = rel + "/" + name
 		}
-		// Symbolic links are neither dirs nor regular files here: skipped.
 		switch t := d.Type(); {
 		case t.IsDir():
 			if !r.w.opts.Recursive || !r.w.rules.wantDir(child, name) {
@@ -530,6 +566,8 @@ func (r *run) scanDir(ctx context.Context, abs, rel string) error {
 					return err
 				}
 			}
+		default: // symbolic links (never followed), FIFOs, sockets, devices
+			r.skip(child, filepath.Join(abs, name), name, t)
 		}
 	}
 	return nil
@@ -540,13 +578,87 @@ func (r *run) readFailed(abs, rel string, err error) {
 	if rel != "." && errors.Is(err, fs.ErrNotExist) {
 		return // removed while scanning: its files are rightly forgotten
 	}
-	r.failed[rel] = struct{}{}
+	why := err.Error()
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		why = pe.Err.Error()
+	}
+	r.failed[rel] = why
 	if rel == "." {
 		r.w.setProblem(fmt.Sprintf("folder unavailable, retried every %v: %v", r.pollEvery, err))
 		r.warn("dir:.", "root folder unavailable; retrying", "root", abs, "retry_every", r.pollEvery, "err", err)
 		return
 	}
+	r.failedChanged = true
 	r.warn("dir:"+rel, "cannot read folder; skipping it", "folder", abs, "err", err)
+}
+
+// unreadable sums up the folders below the root in failed for Problem, ""
+// when there are none.
+func unreadable(failed map[string]string) string {
+	rels := make([]string, 0, len(failed))
+	for rel := range failed {
+		if rel != "." {
+			rels = append(rels, rel)
+		}
+	}
+	if len(rels) == 0 {
+		return ""
+	}
+	slices.Sort(rels)
+	var b strings.Builder
+	if len(rels) == 1 {
+		b.WriteString("1 folder unreadable: ")
+	} else {
+		fmt.Fprintf(&b, "%d folders unreadable: ", len(rels))
+	}
+	for i, rel := range rels[:min(len(rels), maxListed)] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s (%s)", rel, failed[rel])
+	}
+	if len(rels) > maxListed {
+		fmt.Fprintf(&b, ", and %d more", len(rels)-maxListed)
+	}
+	return b.String()
+}
+
+// skip logs, at debug level and once while it stays, that the entry at rel
+// is not offered because it is not a regular file or folder, unless its
+// name is one never offered anyway.
+func (r *run) skip(rel, abs, name string, mode fs.FileMode) {
+	if !r.w.rules.wantDir(rel, name) { // ignored or excluded: nothing to say
+		return
+	}
+	why := skipReason(mode)
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.WriteString(rel)
+	h.WriteByte(0)
+	h.WriteString(why)
+	k := h.Sum64()
+	if _, seen := r.skipped[k]; !seen {
+		r.w.log.Debug("not offered", "path", abs, "why", why)
+	}
+	r.skipped[k] = r.gen
+}
+
+// skipReason says why an entry of this type is not offered.
+func skipReason(mode fs.FileMode) string {
+	switch t := mode.Type(); {
+	case t&fs.ModeSymlink != 0:
+		return "symlink: not followed"
+	case t&fs.ModeNamedPipe != 0:
+		return "not a regular file: fifo"
+	case t&fs.ModeSocket != 0:
+		return "not a regular file: socket"
+	case t&fs.ModeCharDevice != 0:
+		return "not a regular file: character device"
+	case t&fs.ModeDevice != 0:
+		return "not a regular file: device"
+	default:
+		return "not a regular file"
+	}
 }
 
 // watch adds an fsnotify watch on a folder, unless polling. Reaching the

@@ -12,13 +12,19 @@
 // What is never offered: symbolic links (to files or folders, so nothing
 // outside Root is ever reached; Root itself may be a link), anything that is
 // not a regular file, and files and folders named by [IgnoredPrefixes] and
-// [IgnoredSuffixes] (temporary, partial and hidden ones).
+// [IgnoredSuffixes] (temporary, partial and hidden ones). Links, FIFOs,
+// sockets and devices are logged at debug level, once each when first seen,
+// with the reason ("symlink: not followed", "not a regular file: fifo").
+// Folders that cannot be read are logged once at warn level and listed by
+// [Local.Problem] until they can.
 package watcher
 
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -34,8 +40,9 @@ const (
 )
 
 // DefaultRescanInterval is the full scan period used when
-// Options.RescanInterval is zero.
-const DefaultRescanInterval = 10 * time.Minute
+// Options.RescanInterval is zero. It is also the default of a source's
+// rescan_interval in the configuration, which takes it from here.
+const DefaultRescanInterval = 5 * time.Minute
 
 // minPollInterval is the shortest period between the full scans of a polling
 // source, whatever Settle is (unless RescanInterval is shorter still).
@@ -72,9 +79,9 @@ type Options struct {
 	// Recursive also watches the subfolders of Root, at any depth.
 	Recursive bool
 	// Include lists patterns of files to offer; empty means every file.
-	// Patterns have path.Match syntax on every OS (so a backslash escapes
-	// the next character) and match case-insensitively: against the file's
-	// base name, or, when the pattern contains "/", against its
+	// Patterns have path.Match syntax on every OS, without its backslash
+	// escapes (see [CheckPattern]), and match case-insensitively: against
+	// the file's base name, or, when the pattern contains "/", against its
 	// slash-separated path relative to Root.
 	Include []string
 	// Exclude lists patterns, as Include, of files not to offer; Exclude
@@ -110,14 +117,19 @@ type Local struct {
 	now     func() time.Time
 	running atomic.Bool
 
+	// readDir lists a folder: os.ReadDir, or a test's failure hook. Set
+	// only before Run.
+	readDir func(string) ([]fs.DirEntry, error)
+
 	rescan chan struct{} // capacity 1: a pending full-scan request
 	wake   chan struct{} // capacity 1: forgets is not empty
 
-	mu      sync.Mutex // guards the fields below
-	mode    string
-	reason  string
-	problem string   // why the root cannot be read now; "" when it can
-	forgets []string // paths passed to Forget, not yet taken by Run
+	mu         sync.Mutex // guards the fields below
+	mode       string
+	reason     string
+	problem    string   // why the root cannot be read now; "" when it can
+	unreadable string   // the folders below the root that cannot be read now, summed up; "" when none
+	forgets    []string // paths passed to Forget, not yet taken by Run
 }
 
 // New checks o and returns a watcher for it. It does not check that Root
@@ -156,14 +168,15 @@ func New(o Options) (*Local, error) {
 		now = time.Now
 	}
 	w := &Local{
-		opts:   o,
-		rules:  rules{include: include, exclude: exclude},
-		log:    logger.With("source", o.Name),
-		now:    now,
-		rescan: make(chan struct{}, 1),
-		wake:   make(chan struct{}, 1),
-		mode:   ModeEvents,
-		reason: "not running",
+		opts:    o,
+		rules:   rules{include: include, exclude: exclude},
+		log:     logger.With("source", o.Name),
+		now:     now,
+		readDir: os.ReadDir,
+		rescan:  make(chan struct{}, 1),
+		wake:    make(chan struct{}, 1),
+		mode:    ModeEvents,
+		reason:  "not running",
 	}
 	if o.Poll {
 		w.mode, w.reason = ModePolling, "configured (poll)"
@@ -212,17 +225,29 @@ func (w *Local) Mode() (mode, reason string) {
 	return w.mode, w.reason
 }
 
-// Problem says why the watcher cannot see its root folder now (missing,
-// unreadable), or "" when it can: what an admin must fix.
+// Problem says what an admin must fix for the watcher to see every file,
+// or "" when nothing: why the root folder cannot be read now (missing,
+// unreadable), or else which folders below it could not be read by the
+// latest scan, such as "2 folders unreadable: a/b (permission denied), c
+// (permission denied)". A folder leaves the list once it is read again.
 func (w *Local) Problem() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.problem
+	if w.problem != "" {
+		return w.problem
+	}
+	return w.unreadable
 }
 
 func (w *Local) setProblem(p string) {
 	w.mu.Lock()
 	w.problem = p
+	w.mu.Unlock()
+}
+
+func (w *Local) setUnreadable(p string) {
+	w.mu.Lock()
+	w.unreadable = p
 	w.mu.Unlock()
 }
 
@@ -265,13 +290,32 @@ type rules struct {
 	include, exclude []pattern
 }
 
+// ErrBackslash is the error of [CheckPattern] for a pattern with a
+// backslash.
+var ErrBackslash = errors.New(`backslash in a pattern: write "/" between folders, on Windows too, and [*], [?] or [[] to match *, ? or [ itself`)
+
+// CheckPattern reports whether p is a valid Include or Exclude pattern. The
+// dialect is the same on every OS: path.Match syntax (*, ?, [a-z], [^a-z])
+// on slash-separated paths, without backslash escapes, so that a pattern
+// means the same on Windows, where "\" separates folders, as elsewhere. A
+// pattern with a backslash is refused with [ErrBackslash].
+func CheckPattern(p string) error {
+	if strings.Contains(p, `\`) {
+		return ErrBackslash
+	}
+	if _, err := path.Match(p, ""); err != nil {
+		return err
+	}
+	return nil
+}
+
 func compile(globs []string) ([]pattern, error) {
 	ps := make([]pattern, 0, len(globs))
 	for _, g := range globs {
-		g = strings.ToLower(g)
-		if _, err := path.Match(g, ""); err != nil {
+		if err := CheckPattern(g); err != nil {
 			return nil, fmt.Errorf("pattern %q: %w", g, err)
 		}
+		g = strings.ToLower(g)
 		ps = append(ps, pattern{glob: g, onPath: strings.Contains(g, "/")})
 	}
 	return ps, nil

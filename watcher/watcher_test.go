@@ -47,6 +47,17 @@ func start(t *testing.T, o Options) *harness {
 // closed (nil: at once).
 func startHeld(t *testing.T, o Options, hold <-chan struct{}) *harness {
 	t.Helper()
+	return startRun(t, o, hold, nil)
+}
+
+// startWith is start with setup called on the watcher before it runs.
+func startWith(t *testing.T, o Options, setup func(*Local)) *harness {
+	t.Helper()
+	return startRun(t, o, nil, setup)
+}
+
+func startRun(t *testing.T, o Options, hold <-chan struct{}, setup func(*Local)) *harness {
+	t.Helper()
 	h := &harness{t: t, root: o.Root, notify: make(chan struct{}, 1)}
 	h.logs = &logRecorder{t: t, notify: h.poke}
 	if o.Name == "" {
@@ -61,6 +72,9 @@ func startHeld(t *testing.T, o Options, hold <-chan struct{}) *harness {
 		t.Fatalf("New: %v", err)
 	}
 	h.w = w
+	if setup != nil {
+		setup(w)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	out := make(chan []File)
@@ -692,11 +706,15 @@ func TestUnreadableFolder(t *testing.T) {
 	if n := h.logs.count(slog.LevelWarn, "cannot read folder"); n != 1 {
 		t.Errorf("%d warnings about the unreadable folder, want 1", n)
 	}
+	if p, want := h.w.Problem(), "1 folder unreadable: locked (permission denied)"; p != want {
+		t.Errorf("Problem() = %q, want %q", p, want)
+	}
 	if err := os.Chmod(locked, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	h.w.Rescan()
 	h.waitPaths("locked/b.wav")
+	waitUntil(t, "Problem() empty", func() bool { return h.w.Problem() == "" })
 	if n := h.logs.count(slog.LevelInfo, "folder readable again"); n != 1 {
 		t.Errorf("%d infos about the folder coming back, want 1", n)
 	}
@@ -871,6 +889,7 @@ func TestNew(t *testing.T) {
 		{"negative rescan", Options{Name: "s", Root: abs, RescanInterval: -time.Second}, "rescan"},
 		{"bad include", Options{Name: "s", Root: abs, Include: []string{"[a-"}}, "include"},
 		{"bad exclude", Options{Name: "s", Root: abs, Exclude: []string{"x["}}, "exclude"},
+		{"backslash", Options{Name: "s", Root: abs, Include: []string{`calls\*.wav`}}, "backslash"},
 	}
 	for _, tc := range tests {
 		w, err := New(tc.opts)

@@ -3,14 +3,18 @@
 // Load reads the file, decodes it strictly (an unknown key is an error),
 // fills in defaults, resolves relative paths against the file's folder and
 // validates everything, returning all problems at once as Errors, each with
-// the file, line and column of the offending key. Load does not require
-// source folders or token files to exist: the agent reports those at run
-// time, when they can be fixed without a restart.
+// the file, line and column of the offending key. Load then looks at the
+// folders and files the configuration names: a source path that is a file
+// is an error, while a source folder or credential file that is missing or
+// unreadable is only a warning (Config.Warnings, positioned the same way),
+// since the agent copes with those at run time and they can be fixed
+// without a restart.
 package config
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -21,6 +25,8 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones must load on Windows, which has no zoneinfo files
+
+	"github.com/goccy/go-yaml/token"
 )
 
 // Config is vela-agent's configuration. The yaml tags are the keys of the
@@ -42,11 +48,13 @@ type Config struct {
 	// File is the absolute path the configuration was loaded from.
 	File string `yaml:"-"`
 	// Warnings are problems that do not stop the agent, such as a file
-	// holding a secret that other users can read.
-	Warnings []string `yaml:"-"`
+	// holding a secret that other users can read or a source folder that
+	// does not exist yet, each with its key and position like an Error.
+	Warnings []*Error `yaml:"-"`
 
-	loc    *time.Location // Metadata.Timezone, loaded
-	inline []string       // the keys of secrets written in the file itself
+	loc    *time.Location            // Metadata.Timezone, loaded
+	inline []string                  // the keys of secrets written in the file itself
+	pos    map[string]token.Position // setting path -> position of its key in File
 }
 
 // API configures the Vela API client.
@@ -102,16 +110,21 @@ type Source struct {
 	Path string `yaml:"path"`
 	// Recursive says whether to watch subfolders too. Use Recurse.
 	Recursive *bool `yaml:"recursive"`
-	// Include lists filepath.Match patterns of files to upload. Default
-	// *.wav, *.mp3, *.m4a and *.flac.
+	// Include lists patterns of files to upload: path.Match syntax on
+	// every OS, without backslashes (see watcher.CheckPattern), matched
+	// case-insensitively against the file name, or against the path
+	// relative to Path when the pattern holds "/". Default *.wav, *.mp3,
+	// *.m4a and *.flac.
 	Include []string `yaml:"include"`
-	// Exclude lists filepath.Match patterns of files to leave alone.
+	// Exclude lists patterns, as Include, of files and folders to leave
+	// alone.
 	Exclude []string `yaml:"exclude"`
 	// Settle is how long a file must stay unchanged before it is queued.
 	// Default 10s.
 	Settle Duration `yaml:"settle"`
 	// RescanInterval is how often the whole folder is scanned, events or
-	// not. Default 5m; never shorter than Settle.
+	// not. Default watcher.DefaultRescanInterval (5m); never shorter than
+	// Settle.
 	RescanInterval Duration `yaml:"rescan_interval"`
 	// Poll turns file system events off and relies on rescans alone, for
 	// network shares that deliver no events.
@@ -209,9 +222,10 @@ func (c *Config) Location() *time.Location {
 }
 
 // Load reads the configuration file at path; see Parse. Its error is Errors
-// when the file has problems, and a wrapped *fs.PathError when it cannot be
-// read. Warnings include secrets that other users can read and credential
-// files that do not exist yet.
+// when the file has problems, including a source path that is a file, and
+// a wrapped *fs.PathError when it cannot be read. Warnings include secrets
+// that other users can read, credential files that do not exist yet or
+// cannot be read, and source folders that do not exist or cannot be read.
 func Load(path string) (*Config, error) {
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
@@ -224,7 +238,9 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.Warnings = append(c.Warnings, fileWarnings(c)...)
+	if errs := c.checkFiles(); len(errs) > 0 {
+		return nil, errs
+	}
 	return c, nil
 }
 
@@ -253,6 +269,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	c.File = file
 	d.decode("", root, reflect.ValueOf(c).Elem())
 	d.validate(c, dir)
+	c.pos = d.pos
 	if len(d.errs) > 0 {
 		slices.SortStableFunc(d.errs, func(a, b *Error) int {
 			if a.Line != b.Line {
@@ -265,30 +282,87 @@ func Parse(path string, data []byte) (*Config, error) {
 	return c, nil
 }
 
-// fileWarnings checks the files the configuration names, which Parse does
-// not touch.
-func fileWarnings(c *Config) []string {
-	var warns []string
-	check := func(path, holds, missing string) {
+// checkFiles looks at the files and folders c names, which Parse does not
+// touch. It appends the warnings to c.Warnings and returns the errors.
+func (c *Config) checkFiles() Errors {
+	var errs Errors
+	problem := func(key, format string, args ...any) *Error {
+		pos := c.pos[key]
+		return &Error{File: c.File, Line: pos.Line, Column: pos.Column, Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+	warn := func(key, format string, args ...any) {
+		c.Warnings = append(c.Warnings, problem(key, format, args...))
+	}
+
+	// A credential file: missing is what the missing text says, if any.
+	secretFile := func(key, path, holds, missing string) {
 		info, err := os.Stat(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && missing != "":
-			warns = append(warns, missing)
+			warn(key, "%s", missing)
+			return
 		case err != nil:
-			warns = append(warns, err.Error())
+			warn(key, "cannot read %s: %s", path, cause(err))
+			return
+		case info.IsDir():
+			warn(key, "%s is a folder, not a file holding %s", path, holds)
+			return
 		case runtime.GOOS != "windows" && info.Mode().Perm()&0o044 != 0:
-			warns = append(warns, fmt.Sprintf("%s holds %s but other users can read it (mode %04o): run chmod 600 %s",
-				path, holds, info.Mode().Perm(), path))
+			warn(key, "%s holds %s but other users can read it (mode %04o): run chmod 600 %s",
+				path, holds, info.Mode().Perm(), path)
 		}
+		f, err := os.Open(path)
+		if err != nil {
+			warn(key, "cannot read %s: %s", path, cause(err))
+			return
+		}
+		f.Close()
 	}
 	for _, key := range c.inline {
-		check(c.File, key, "")
+		secretFile(key, c.File, key, "")
 	}
 	if p := c.API.TokenFile; p != "" {
-		check(p, "the API token", "api.token_file: "+p+" does not exist")
+		secretFile("api.token_file", p, "the API token", p+" does not exist")
 	}
 	if p := c.API.RefreshTokenFile; p != "" {
-		check(p, "the API refresh token", "api.refresh_token_file: "+p+" does not exist yet: run `vela-agent login`")
+		secretFile("api.refresh_token_file", p, "the API refresh token", p+" does not exist yet: run `vela-agent login`")
 	}
-	return warns
+
+	for i, s := range c.Sources {
+		if s.Type != "local" || s.Path == "" {
+			continue
+		}
+		key := fmt.Sprintf("sources[%d].path", i)
+		info, err := os.Stat(s.Path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			warn(key, "%s does not exist (yet): the agent waits for it and watches it once it appears", s.Path)
+			continue
+		case err != nil:
+			warn(key, "cannot read %s: %s; the agent retries until it can", s.Path, cause(err))
+			continue
+		case !info.IsDir():
+			errs = append(errs, problem(key, "%s is a file, not a folder", s.Path))
+			continue
+		}
+		f, err := os.Open(s.Path)
+		if err == nil {
+			_, err = f.Readdirnames(1)
+			f.Close()
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			warn(key, "cannot read %s: %s; the agent retries until it can", s.Path, cause(err))
+		}
+	}
+	return errs
+}
+
+// cause is the reason in err without the path it names, as in "permission
+// denied".
+func cause(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vela-agent/vela-agent/watcher"
 )
 
 // valid is the smallest valid configuration; tests build on it.
@@ -123,7 +125,9 @@ var errorCases = []struct {
 	{"missing source path", "api: {org_id: o, token: t}\nsources:\n  - name: a\n", " sources[0].path: required"},
 	{"no sources", "api: {org_id: o, token: t}\nsources: []\n", "2:1: sources: at least one source is required"},
 	{"bad pattern", valid + "    include: ['[a-']\n",
-		"7:15: sources[0].include[0]: \"[a-\" is not a valid pattern (such as *.wav; see filepath.Match)"},
+		"7:15: sources[0].include[0]: \"[a-\" is not a valid pattern (such as *.wav, or calls/*.wav for a path)"},
+	{"backslash in a pattern", valid + "    exclude: ['*.tmp', 'old\\*.wav']\n",
+		`7:24: sources[0].exclude[1]: "old\\*.wav" has a backslash: patterns write "/" between folders, on Windows too, and have no escapes ([*], [?] and [[] match *, ? and [)`},
 	{"http to a remote host", apiLast + "  base_url: http://api.botlhale.tech\n",
 		"7:3: api.base_url: must use https (http is allowed only for localhost, 127.0.0.1 and ::1)"},
 	{"base_url with password", apiLast + "  base_url: https://u:pw@api.botlhale.tech\n",
@@ -609,17 +613,19 @@ func TestLoadWarnings(t *testing.T) {
 		t.Skip("mode bits are not checked on Windows")
 	}
 	dir := t.TempDir()
+	// The source folder exists: only the credentials are in question.
+	withDir := strings.ReplaceAll(valid, "/srv/calls", dir)
 	tests := []struct {
 		name string
 		yaml string
 		mode os.FileMode
 		want string
 	}{
-		{"inline token readable by others", valid, 0o644, "holds api.token but other users can read it (mode 0644): run chmod 600"},
-		{"inline token private", valid, 0o600, ""},
-		{"token from the environment", strings.Replace(valid, "s3cr3t-t0k3n", "${HOME}", 1), 0o644, ""},
-		{"refresh token file not yet written", "api:\n  org_id: o\n  refresh_token_file: refresh\nsources: [{name: a, path: /a}]\n", 0o644,
-			"does not exist yet: run `vela-agent login`"},
+		{"inline token readable by others", withDir, 0o644, ":3:3: api.token: " + dir + "/x.yaml holds api.token but other users can read it (mode 0644): run chmod 600"},
+		{"inline token private", withDir, 0o600, ""},
+		{"token from the environment", strings.Replace(withDir, "s3cr3t-t0k3n", "${HOME}", 1), 0o644, ""},
+		{"refresh token file not yet written", "api:\n  org_id: o\n  refresh_token_file: refresh\nsources: [{name: a, path: " + dir + "}]\n", 0o644,
+			":3:3: api.refresh_token_file: " + dir + "/refresh does not exist yet: run `vela-agent login`"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -634,7 +640,7 @@ func TestLoadWarnings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := strings.Join(c.Warnings, "\n")
+			got := Errors(c.Warnings).Error()
 			if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
 				t.Errorf("warnings = %q, want %q", got, tc.want)
 			}
@@ -723,5 +729,16 @@ func TestWindow(t *testing.T) {
 		if from, to := tc.w.Span(); from != tc.from || to != tc.to {
 			t.Errorf("%+v: Span() = %v, %v; want %v, %v", tc.w, from, to, tc.from, tc.to)
 		}
+	}
+}
+
+// The watcher and the configuration agree on the default rescan period.
+func TestDefaultRescanInterval(t *testing.T) {
+	c, err := Parse("", []byte(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Sources[0].RescanInterval.D(); got != watcher.DefaultRescanInterval {
+		t.Errorf("rescan_interval defaults to %v, the watcher to %v", got, watcher.DefaultRescanInterval)
 	}
 }

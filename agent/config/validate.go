@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/mail"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vela-agent/vela-agent/watcher"
 )
 
 const (
@@ -63,7 +66,7 @@ func (s *Source) setDefaults() {
 		Recursive:      &recurse,
 		Include:        []string{"*.wav", "*.mp3", "*.m4a", "*.flac"},
 		Settle:         Duration(10 * time.Second),
-		RescanInterval: Duration(5 * time.Minute),
+		RescanInterval: Duration(watcher.DefaultRescanInterval),
 		AfterUpload:    "keep",
 	}
 }
@@ -284,14 +287,18 @@ func (d *decoder) validateSources(srcs []Source, dir string) {
 	}
 }
 
-// patterns checks a list of filepath.Match patterns.
+// patterns checks a list of include or exclude patterns, in the dialect
+// the watcher matches them with (watcher.CheckPattern).
 func (d *decoder) patterns(key string, list []string) {
 	for i, p := range list {
 		k := fmt.Sprintf("%s[%d]", key, i)
-		if p == "" {
+		switch err := watcher.CheckPattern(p); {
+		case p == "":
 			d.errorf(k, "empty pattern")
-		} else if _, err := filepath.Match(p, ""); err != nil {
-			d.errorf(k, "%q is not a valid pattern (such as *.wav; see filepath.Match)", p)
+		case errors.Is(err, watcher.ErrBackslash):
+			d.errorf(k, `%q has a backslash: patterns write "/" between folders, on Windows too, and have no escapes ([*], [?] and [[] match *, ? and [)`, p)
+		case err != nil:
+			d.errorf(k, "%q is not a valid pattern (such as *.wav, or calls/*.wav for a path)", p)
 		}
 	}
 }

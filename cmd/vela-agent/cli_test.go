@@ -111,7 +111,7 @@ func TestPush(t *testing.T) {
 
 	// status reads the state file of the stopped agent.
 	code, out = run(t, "status", "-c", e.cfg)
-	if code != 0 || !strings.Contains(out, "not running") || !regexpLine(out, `done\s+3`) {
+	if code != 2 || !strings.Contains(out, "not running") || !regexpLine(out, `done\s+3`) {
 		t.Errorf("status: exit %d:\n%s", code, out)
 	}
 }
@@ -126,7 +126,7 @@ func TestPushPausedExitsNonZero(t *testing.T) {
 		t.Errorf("push exited %d, want 1 with the reason:\n%s", code, out)
 	}
 	code, out = run(t, "status", "-c", e.cfg)
-	if code != 0 || !strings.Contains(out, "PAUSED (calls)") {
+	if code != 2 || !strings.Contains(out, "PAUSED (calls)") {
 		t.Errorf("status after a pause: exit %d:\n%s", code, out)
 	}
 }
@@ -244,7 +244,7 @@ func TestParkedListAndRetry(t *testing.T) {
 		t.Fatalf("queue list: exit %d:\n%s", code, out)
 	}
 	code, out = run(t, "status", "-c", e.cfg)
-	if code != 0 || !strings.Contains(out, "queue retry") || !strings.Contains(out, "max_file_size") {
+	if code != 2 || !strings.Contains(out, "queue retry") || !strings.Contains(out, "max_file_size") {
 		t.Errorf("status lists no parked job: exit %d:\n%s", code, out)
 	}
 

@@ -59,7 +59,7 @@ so run this once per installation, not on every start.`,
 				return err
 			}
 			if s.OrgID != "" && s.OrgID != cfg.API.OrgID {
-				fmt.Fprintf(os.Stderr, "warning: this account belongs to organisation %s, but api.org_id is %s\n", s.OrgID, cfg.API.OrgID)
+				fmt.Fprintf(os.Stderr, "warning: this account belongs to organisation %s, but api.org_id is %s\n", esc(s.OrgID), esc(cfg.API.OrgID))
 			}
 			if err := writeSecret(dest, s.RefreshToken); err != nil {
 				return fmt.Errorf("save the refresh token: %w", err)

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -43,7 +42,7 @@ func main() {
 			os.Exit(code)
 		}
 	}
-	fmt.Fprintln(os.Stderr, "vela-agent:", err)
+	fmt.Fprintln(os.Stderr, "vela-agent:", escLines(err.Error()))
 	os.Exit(code)
 }
 
@@ -98,8 +97,8 @@ func (g *globals) load(skip ...string) (*config.Config, error) {
 		return nil, err
 	}
 	for _, w := range cfg.Warnings {
-		if !slices.ContainsFunc(skip, func(key string) bool { return strings.HasPrefix(w, key+": ") }) {
-			fmt.Fprintln(os.Stderr, "warning:", w)
+		if !slices.Contains(skip, w.Key) {
+			fmt.Fprintln(os.Stderr, "warning:", esc(w.Error()))
 		}
 	}
 	return cfg, nil

@@ -96,18 +96,18 @@ func watchPush(ctx context.Context, a *agent.Agent, pushed []agent.Pushed, fin *
 	failed := 0
 	for _, p := range pushed {
 		if p.Job == 0 {
-			fmt.Fprintf(os.Stderr, "%s: already uploaded\n", p.Path)
+			fmt.Fprintf(os.Stderr, "%s: already uploaded\n", esc(p.Path))
 			continue
 		}
 		j, err := a.Store().Get(p.Job)
 		switch {
 		case err != nil:
-			fmt.Fprintf(os.Stderr, "%s: %v\n", p.Path, err)
+			fmt.Fprintf(os.Stderr, "%s: %s\n", esc(p.Path), esc(err.Error()))
 			failed++
 		case j.State == store.Done:
-			fmt.Fprintf(os.Stderr, "%s: already uploaded\n", p.Path)
+			fmt.Fprintf(os.Stderr, "%s: already uploaded\n", esc(p.Path))
 		case !j.State.Active():
-			fmt.Fprintf(os.Stderr, "%s: not uploaded earlier (%s: %s); see `vela-agent queue retry %d`\n", p.Path, j.State, j.Reason, j.ID)
+			fmt.Fprintf(os.Stderr, "%s: not uploaded earlier (%s: %s); see `vela-agent queue retry %d`\n", esc(p.Path), j.State, esc(j.Reason), j.ID)
 			failed++
 		default:
 			pending[p.Job] = p.Path
@@ -141,14 +141,14 @@ func watchPush(ctx context.Context, a *agent.Agent, pushed []agent.Pushed, fin *
 				bar.Finish()
 				fmt.Fprintln(os.Stderr)
 			}
-			fmt.Fprintf(os.Stderr, "%s: %s\n", path, msg)
+			fmt.Fprintf(os.Stderr, "%s: %s\n", esc(path), esc(msg))
 		}
 		if !ticked || len(pending) == 0 {
 			continue // progress and pauses are looked at on the tick
 		}
 		st, err := a.Status()
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "status:", err)
+			fmt.Fprintln(os.Stderr, "status:", esc(err.Error()))
 			continue
 		}
 		if !quiet {
@@ -158,7 +158,7 @@ func watchPush(ctx context.Context, a *agent.Agent, pushed []agent.Pushed, fin *
 				}
 				bar := bars[t.Job]
 				if bar == nil {
-					bar = progressbar.DefaultBytes(t.Size, filepath.Base(t.File))
+					bar = progressbar.DefaultBytes(t.Size, esc(filepath.Base(t.File)))
 					bars[t.Job] = bar
 				}
 				bar.Set64(t.Sent)
@@ -166,7 +166,7 @@ func watchPush(ctx context.Context, a *agent.Agent, pushed []agent.Pushed, fin *
 		}
 		if len(st.Paused) > 0 && len(pending) > 0 {
 			for _, gt := range st.Paused {
-				fmt.Fprintf(os.Stderr, "paused (%s): %s\n", gt.Name, gt.Reason)
+				fmt.Fprintf(os.Stderr, "paused (%s): %s\n", esc(gt.Name), esc(gt.Reason))
 			}
 			return failed + len(pending)
 		}

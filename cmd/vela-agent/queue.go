@@ -47,7 +47,7 @@ func queueCmd(g *globals) *cobra.Command {
 					if reason == "" {
 						reason = j.LastError
 					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", sum.ID, sum.State, sum.Source, sum.Path, sum.Updated.Format(time.DateTime), reason)
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", sum.ID, sum.State, esc(sum.Source), esc(sum.Path), sum.Updated.Format(time.DateTime), esc(reason))
 				}
 				return tw.Flush()
 			})

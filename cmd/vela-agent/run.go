@@ -35,7 +35,7 @@ func validateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				if errs, ok := err.(config.Errors); ok {
 					for _, e := range errs {
-						fmt.Fprintln(os.Stderr, e)
+						fmt.Fprintln(os.Stderr, esc(e.Error()))
 					}
 					return &exitError{code: 1, msg: fmt.Sprintf("%d problem(s) in %s", len(errs), g.config)}
 				}

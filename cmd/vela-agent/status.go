@@ -20,11 +20,31 @@ import (
 	"github.com/vela-agent/vela-agent/store"
 )
 
+// Exit codes of `vela-agent status`; statusLong documents them.
+const (
+	statusHealthy    = 0 // running, nothing needs attention
+	statusError      = 1 // the status could not be read
+	statusNotRunning = 2 // no agent runs; the state file was read
+	statusAttention  = 3 // running, but paused or with problems
+)
+
+const statusLong = `Show the queue counts, pauses and why, uploads in flight, parked jobs and
+recent problems: from the running agent's status page (status.listen), or
+from the state file when no agent runs.
+
+Exit status:
+  0  the agent is running and nothing needs attention
+  1  the status could not be read (configuration, state file, status page)
+  2  the agent is not running (what is shown comes from the state file)
+  3  the agent is running, but uploads are paused or something needs fixing
+     (the "needs attention" lines; "problems" and "paused" in --json)`
+
 func statusCmd(g *globals) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the queue, pauses and recent problems",
+		Long:  statusLong,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.load()
@@ -36,16 +56,35 @@ func statusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(os.Stdout)
+				enc := json.NewEncoder(jsonWriter{os.Stdout})
 				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				if err := enc.Encode(st); err != nil {
+					return err
+				}
+			} else {
+				printStatus(os.Stdout, st, live)
 			}
-			printStatus(os.Stdout, st, live)
+			if code := statusCode(st, live); code != statusHealthy {
+				return &exitError{code: code}
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
 	return cmd
+}
+
+// statusCode is the exit code for a status read from a running agent
+// (live) or from the state file.
+func statusCode(st *agent.Status, live bool) int {
+	switch {
+	case !live:
+		return statusNotRunning
+	case st.NeedsAttention() != "":
+		return statusAttention
+	default:
+		return statusHealthy
+	}
 }
 
 // readStatus asks the running agent, or reads the state file when none runs.
@@ -58,7 +97,8 @@ func readStatus(ctx context.Context, listen, stateFile string) (st *agent.Status
 	}
 	s, err := store.Open(stateFile, store.Options{ReadOnly: true, Timeout: 500 * time.Millisecond})
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, fmt.Errorf("vela-agent has not run with this configuration yet (no state file at %s)", stateFile)
+		return nil, false, &exitError{code: statusNotRunning,
+			msg: fmt.Sprintf("vela-agent has not run with this configuration yet (no state file at %s)", stateFile)}
 	}
 	if errors.Is(err, store.ErrLocked) {
 		return nil, false, fmt.Errorf("an agent is running on %s but its status page (status.listen) is off or unreachable", stateFile)
@@ -93,17 +133,33 @@ func fetchStatus(ctx context.Context, url string) (*agent.Status, error) {
 	return &st, nil
 }
 
+// printStatus writes st for people. Every name and message in it comes
+// from outside (file names, server replies) and goes through esc.
 func printStatus(w io.Writer, st *agent.Status, live bool) {
 	if live {
-		fmt.Fprintf(w, "vela-agent %s running since %s\n", st.Version, st.Started.Format(time.RFC3339))
+		fmt.Fprintf(w, "vela-agent %s running since %s\n", esc(st.Version), st.Started.Format(time.RFC3339))
 	} else {
-		fmt.Fprintf(w, "vela-agent is not running (state from %s)\n", st.StateFile)
+		fmt.Fprintf(w, "vela-agent is not running (state from %s)\n", esc(st.StateFile))
 	}
 	if len(st.Paused) == 0 {
 		fmt.Fprintln(w, "uploads: active")
 	}
+	gateLines := map[string]bool{}
 	for _, gt := range st.Paused {
-		fmt.Fprintf(w, "PAUSED (%s) since %s: %s\n", gt.Name, gt.Since.Format(time.RFC3339), gt.Reason)
+		fmt.Fprintf(w, "PAUSED (%s) since %s: %s\n", esc(gt.Name), gt.Since.Format(time.RFC3339), esc(gt.Reason))
+		gateLines[agent.GateProblem(gt)] = true
+	}
+	var attention []string
+	for _, p := range st.Problems {
+		if !gateLines[p] { // a pause is shown above, with its time
+			attention = append(attention, p)
+		}
+	}
+	if len(attention) > 0 {
+		fmt.Fprintln(w, "needs attention:")
+		for _, p := range attention {
+			fmt.Fprintf(w, "  %s\n", esc(p))
+		}
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -117,12 +173,12 @@ func printStatus(w io.Writer, st *agent.Status, live bool) {
 	if len(st.Sources) > 0 {
 		fmt.Fprintln(w, "\nsources:")
 		for _, s := range st.Sources {
-			line := fmt.Sprintf("  %s  %s  (%s)", s.Name, s.Path, s.Mode)
+			line := fmt.Sprintf("  %s  %s  (%s)", esc(s.Name), esc(s.Path), esc(s.Mode))
 			if s.Reason != "" {
-				line += ": " + s.Reason
+				line += ": " + esc(s.Reason)
 			}
 			if s.Problem != "" {
-				line += "\n    PROBLEM: " + s.Problem
+				line += "  PROBLEM (see above)"
 			}
 			fmt.Fprintln(w, line)
 		}
@@ -131,19 +187,19 @@ func printStatus(w io.Writer, st *agent.Status, live bool) {
 		fmt.Fprintln(w, "\nuploading:")
 		sort.Slice(st.Active, func(i, j int) bool { return st.Active[i].Job < st.Active[j].Job })
 		for _, t := range st.Active {
-			fmt.Fprintf(w, "  #%d %s  %s / %s\n", t.Job, t.File, humanBytes(t.Sent), humanBytes(t.Size))
+			fmt.Fprintf(w, "  #%d %s  %s / %s\n", t.Job, esc(t.File), humanBytes(t.Sent), humanBytes(t.Size))
 		}
 	}
 	if len(st.Parked) > 0 {
 		fmt.Fprintln(w, "\nparked (fix, then `vela-agent queue retry ID`):")
 		for _, j := range st.Parked {
-			fmt.Fprintf(w, "  #%d %s/%s: %s\n", j.ID, j.Source, j.Path, j.Reason)
+			fmt.Fprintf(w, "  #%d %s/%s: %s\n", j.ID, esc(j.Source), esc(j.Path), esc(j.Reason))
 		}
 	}
 	if len(st.Recent) > 0 {
 		fmt.Fprintln(w, "\nrecent problems:")
 		for _, e := range st.Recent {
-			fmt.Fprintf(w, "  %s #%d %s: %s\n", e.Time.Format(time.TimeOnly), e.Job, e.File, e.Error)
+			fmt.Fprintf(w, "  %s #%d %s: %s\n", e.Time.Format(time.TimeOnly), e.Job, esc(e.File), esc(e.Error))
 		}
 	}
 }
