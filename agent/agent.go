@@ -228,6 +228,7 @@ func (a *Agent) ingest(ctx context.Context, in <-chan []watcher.File) {
 				found[i] = store.Found{Source: f.Source, Path: f.Path, Size: f.Size, ModTime: f.ModTime, Kind: store.Call}
 			}
 			n, err := a.store.Add(found)
+			a.committed(err)
 			if err != nil {
 				// The watcher believes these were delivered: make it offer
 				// them again on its next scan rather than lose them.

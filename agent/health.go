@@ -15,12 +15,19 @@ type commitHealth struct {
 	now  func() time.Time
 	wake func() // told when commits work again
 
-	mu    sync.Mutex // guards the fields below
-	err   error      // the last commit error; nil while commits work
-	since time.Time  // when commits started failing
-	fails int        // commit failures since then
-	last  time.Time  // when a failure was last logged
+	mu      sync.Mutex // guards the fields below
+	err     error      // the last commit error; nil while commits work
+	since   time.Time  // when commits started failing
+	last    time.Time  // when a failure was last logged; kept across runs, so a flapping disk logs little
+	fails   int        // commit failures not logged yet
+	logged  bool       // a failure of this run was logged
+	lastErr time.Time  // when a commit last failed
 }
+
+// problemLinger is how long status keeps showing a commit failure after
+// commits work again: a nearly full disk fails some commits and not
+// others, and a problem that comes and goes must still be seen.
+var problemLinger = time.Minute
 
 // commitLogEvery is how often a run of commit failures is logged.
 var commitLogEvery = time.Minute
@@ -32,14 +39,14 @@ func (h *commitHealth) failed(err error) {
 	defer h.mu.Unlock()
 	now := h.now()
 	if h.err == nil {
-		h.since, h.fails = now, 0
+		h.since = now
 	}
-	h.err = err
+	h.err, h.lastErr = err, now
 	h.fails++
-	if h.fails == 1 || now.Sub(h.last) >= commitLogEvery {
-		h.last = now
+	if h.last.IsZero() || now.Sub(h.last) >= commitLogEvery {
 		h.log.Error("cannot write the state file: taking no new work until it can; uploads already confirmed are kept in memory and recorded once it works again",
 			"failures", h.fails, "since", h.since.Format(time.RFC3339), "err", err)
+		h.last, h.fails, h.logged = now, 0, true
 	}
 }
 
@@ -50,21 +57,28 @@ func (h *commitHealth) ok() {
 		h.mu.Unlock()
 		return
 	}
-	h.log.Info("the state file can be written again", "failures", h.fails, "after", h.now().Sub(h.since).Round(time.Second))
-	h.err = nil
+	if h.logged {
+		h.log.Info("the state file can be written again", "after", h.now().Sub(h.since).Round(time.Second))
+	}
+	h.err, h.logged = nil, false
 	h.mu.Unlock()
 	h.wake()
 }
 
-// problem describes the failure for status; "" while commits work.
+// problem describes the failure for status: "" once commits have worked
+// for problemLinger.
 func (h *commitHealth) problem() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.err == nil {
-		return ""
+	switch {
+	case h.err != nil:
+		return "cannot write the state file since " + h.since.Format(time.RFC3339) + ": " + h.err.Error() +
+			" (free space or fix the disk under state_dir; no new uploads start until then)"
+	case !h.lastErr.IsZero() && h.now().Sub(h.lastErr) < problemLinger:
+		return "the state file could not be written at " + h.lastErr.Format(time.RFC3339) +
+			" (works again now; check the free space under state_dir)"
 	}
-	return "cannot write the state file since " + h.since.Format(time.RFC3339) + ": " + h.err.Error() +
-		" (free space or fix the disk under state_dir; no new uploads start until then)"
+	return ""
 }
 
 // broken reports whether commits are failing.

@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -159,5 +160,38 @@ func TestPushedFileInsideASourceUploadedOnce(t *testing.T) {
 	must(t, err)
 	if total := st.Counts["done"] + st.Counts["queued"] + st.Counts["ready"]; total != 1 || len(pushed) != 1 {
 		t.Errorf("jobs %v for one pushed file in the source (pushed %+v)", st.Counts, pushed)
+	}
+}
+
+// A file swapped for a link to a secret while its job waited is never
+// read: the job is skipped, and the secret's bytes never leave.
+func TestSymlinkSwapNeverUploadsTheTarget(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	secret := filepath.Join(t.TempDir(), "shadow")
+	h.srv.Inject(velatest.Fault{Op: velatest.OpUpload, Status: 503, Times: 1})
+	var once sync.Once
+	h.srv.SetHook(velatest.OpUpload, func(*http.Request) {
+		once.Do(func() {
+			p := filepath.Join(h.in, "a.wav")
+			fi, err := os.Stat(p)
+			must(t, err)
+			// The secret has the file's size and time: only the link
+			// gives it away.
+			must(t, os.WriteFile(secret, bytes.Repeat([]byte("s"), int(fi.Size())), 0o600))
+			must(t, os.Chtimes(secret, fi.ModTime(), fi.ModTime()))
+			must(t, os.Remove(p))
+			must(t, os.Symlink(secret, p))
+		})
+	})
+	h.start()
+	h.write("a.wav", 5000)
+	h.waitFor("the job to be skipped", 30*time.Second, func() bool { return h.count("skipped") == 1 })
+	jobs, err := h.agent.Store().List(store.Skipped, 0, 10)
+	must(t, err)
+	if len(jobs) != 1 || !strings.Contains(jobs[0].Reason, "symbolic link") {
+		t.Errorf("skipped jobs = %+v, want a.wav for the link", jobs)
+	}
+	if n := len(h.srv.Objects()); n != 0 {
+		t.Errorf("%d objects stored: the link's target was uploaded", n)
 	}
 }

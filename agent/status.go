@@ -182,6 +182,9 @@ func (a *Agent) Status() (*Status, error) {
 		return nil, err
 	}
 	st.Started = a.started
+	if p := a.health.problem(); p != "" {
+		st.Problems = append([]string{p}, st.Problems...)
+	}
 	st.Uploaded = a.track.files.Load()
 	st.UploadedBytes = a.track.bytes.Load()
 	st.Active, st.Recent = a.track.snapshot()

@@ -526,6 +526,10 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 			a.log.Warn("call uploads paused: the organisation's minute allocation is used up; the queue is kept and checked again every "+a.cfg.API.AllocationRecheck.D().String(), "err", ve)
 			a.track.event(j, "paused: "+ve.Error())
 		}
+	case errors.Is(err, errCommit):
+		// This machine's disk, not the job: health logs it and holds new
+		// work; the job goes on from its last commit.
+		j.NextAttempt = a.now().Add(a.cfg.Upload.RetryMin.D())
 	case errors.As(err, &ve) && ve.Action == vela.PauseAll:
 		if a.gates.set(GateAll, ve.Error()) {
 			a.log.Error("all uploads paused", "err", ve)
