@@ -21,9 +21,12 @@ demo: build
 test: vet
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-# Longer kill loops than make test's, for the crash guarantees at scale.
+# Longer kill loops than make test's: more files and kills, and the same
+# loop on a slow disk (each commit waits up to 100ms), where the windows
+# for repeats are widest.
 test-long:
 	$(GO) test -count=1 -timeout 30m -run 'TestCrashResume' ./cmd/vela-agent -crash.files=3000 -crash.kills=100 -v
+	$(GO) test -count=1 -timeout 30m -run 'TestCrashResume' ./cmd/vela-agent -crash.slowdisk=100ms -v
 
 test-short:
 	$(GO) test -short -count=1 ./...

@@ -101,7 +101,15 @@ func (s *Store) inFlight() int {
 	return len(s.claimed)
 }
 
+// slowDisk, when set, returns how long each commit waits before it writes:
+// a slow or busy disk, for the crash tests (see slowdisk_crashtest.go). Nil
+// in every ordinary build.
+var slowDisk func() time.Duration
+
 func (s *Store) commitBatch(batch []*write) {
+	if slowDisk != nil {
+		time.Sleep(slowDisk())
+	}
 	if len(batch) == 1 {
 		batch[0].done <- s.update(batch[0].fn)
 		return
