@@ -97,3 +97,66 @@ status: {listen: ""}
 
 // noWait is a ready function for upload with nothing to wait for.
 func noWait() error { return nil }
+
+// A hold that ends between a worker reading it and going to sleep is no
+// wait at all: the worker goes on at once instead of waiting forever.
+func TestHoldEndingBeforeTheSleep(t *testing.T) {
+	srv, err := velatest.Start(velatest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(in, 0o755))
+	token := filepath.Join(dir, "token")
+	must(os.WriteFile(token, []byte(srv.RefreshToken()), 0o600))
+	cfg, err := config.Parse(filepath.Join(dir, "vela-agent.yaml"), []byte(fmt.Sprintf(`
+api: {base_url: %q, org_id: org-test, refresh_token_file: %q}
+state_dir: %q
+sources: [{name: calls, path: %q}]
+status: {listen: ""}
+`, srv.URL(), token, filepath.Join(dir, "state"), in)))
+	must(err)
+	a, err := Open(cfg, nil, true)
+	must(err)
+	defer a.Close()
+	must(os.WriteFile(filepath.Join(in, "call.wav"), []byte("RIFF...."), 0o644))
+	fi, err := os.Stat(filepath.Join(in, "call.wav"))
+	must(err)
+	_, err = a.store.Add([]store.Found{{Source: "calls", Path: "call.wav", Size: fi.Size(), ModTime: fi.ModTime()}})
+	must(err)
+	j, err := a.store.Claim(store.LaneCalls)
+	if err != nil || j == nil {
+		t.Fatalf("claim: %v, %v", j, err)
+	}
+	// The API's pacer holds until end; its first look at the clock is just
+	// before end, every later one after it, and so is the worker's.
+	end := time.Now().Add(time.Hour)
+	looks := 0
+	a.apiPace.now = func() time.Time {
+		if looks++; looks == 1 {
+			return end.Add(-time.Millisecond)
+		}
+		return end.Add(time.Second)
+	}
+	a.apiPace.until = end
+	a.now = func() time.Time { return end.Add(time.Second) }
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	a.process(ctx, j)
+	if ctx.Err() != nil {
+		t.Fatal("the worker slept past a hold that had ended")
+	}
+	got, err := a.store.Get(j.ID)
+	must(err)
+	if got.State != store.Done {
+		t.Errorf("job %s, want done", got.State)
+	}
+}
