@@ -40,3 +40,22 @@ func TestCommitHealthLogsOncePerRun(t *testing.T) {
 		t.Errorf("problem still shown %v after recovery: %q", problemLinger, p)
 	}
 }
+
+// A failure repeated on every retry is logged once a minute, with the
+// number of repeats left out.
+func TestLimitedLog(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	c := &clock{time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	l := limitedLog{every: time.Minute, now: c.now}
+	for i := 0; i < 120; i++ { // every second for two minutes
+		l.Error(log, "claim a job", "err", "disk I/O error")
+		c.add(time.Second)
+	}
+	if n := strings.Count(buf.String(), "claim a job"); n != 2 {
+		t.Errorf("logged %d times in two minutes, want 2:\n%s", n, buf.String())
+	}
+	if !strings.Contains(buf.String(), "repeats_not_logged=59") {
+		t.Errorf("the second line does not count the repeats:\n%s", buf.String())
+	}
+}
