@@ -2,10 +2,56 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
+
+// Verify checks the whole state file, for `vela-agent state check`: every
+// bbolt page with the reader of pages.go (each page in the file, of a known
+// type, referenced once, its keys in order, none both in use and free), then
+// bbolt's own consistency check, which is safe to run once the first has
+// passed, then the store's invariants with [Store.Check]. Problems bbolt
+// copes with by itself, such as one invalid meta page, are returned as
+// warnings. A damaged file gives an error wrapping ErrDamaged, a broken
+// invariant one wrapping ErrCorrupt; both name the file.
+//
+// Verify reads the file itself as well as through bbolt: use it on a store
+// opened read-only, or one that nothing writes to meanwhile.
+func (s *Store) Verify() (warnings []string, err error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w", s.path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("verify %s: %w", s.path, err)
+	}
+	info, err := verify(f, fi.Size(), true)
+	if err != nil {
+		return nil, &damagedError{path: s.path, err: err}
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var errs []string
+		for err := range tx.Check() {
+			if len(errs) < 10 {
+				errs = append(errs, err.Error())
+			}
+		}
+		if len(errs) > 0 {
+			return errors.New(strings.Join(errs, "; "))
+		}
+		return nil
+	})
+	if err != nil {
+		return info.warnings, &damagedError{path: s.path, err: fmt.Errorf("bbolt's check: %w", err)}
+	}
+	return info.warnings, s.Check()
+}
 
 // Check verifies the invariants listed with the buckets in store.go: every
 // job record decodes, each index holds exactly the entries its jobs call

@@ -11,8 +11,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -107,12 +109,22 @@ type Store struct {
 }
 
 // Open opens the state file at path, creating it (mode 0600) and its
-// directory (mode 0700) when missing. It fails after o.Timeout with an error
-// wrapping ErrLocked if another process has the file open for writing, and
-// refuses a file written by a newer schema.
+// directory (mode 0700) on a new install. It fails after o.Timeout with an
+// error wrapping ErrLocked if another process has the file open for
+// writing, and refuses a file written by a newer schema.
 //
-// With o.ReadOnly, Open takes a shared lock, creates nothing and fails if the
-// file does not exist; methods that write return an error.
+// Open tells a new install from a lost state by a marker file next to the
+// state file (see markerSuffix): it refuses, with an error wrapping
+// ErrLostState, a state file that is empty, or missing where the marker says
+// one existed, rather than start afresh and upload every file again. It
+// checks an existing file before bbolt maps it (see inspect) and refuses,
+// with an error wrapping ErrDamaged, one that is cut short, has no valid meta
+// page, or has a damaged page among those it reads. Every such error names
+// the file and says what to do.
+//
+// With o.ReadOnly, Open takes a shared lock, creates nothing (not even the
+// marker) and fails if the file does not exist; methods that write return an
+// error.
 func Open(path string, o Options) (*Store, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = time.Second
@@ -120,25 +132,70 @@ func Open(path string, o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	dir := filepath.Dir(path)
 	if !o.ReadOnly {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("open state file %s: %w", path, err)
 		}
 	}
+	exists, marked, err := lostState(path)
+	if err != nil {
+		return nil, err
+	}
+	if !exists && o.ReadOnly {
+		return nil, fmt.Errorf("open state file %s: %w", path, fs.ErrNotExist)
+	}
+	var db *bolt.DB
+	if exists {
+		ro, err := inspect(path, o)
+		if err != nil {
+			return nil, err
+		}
+		if o.ReadOnly {
+			db = ro
+		} else if err := ro.Close(); err != nil {
+			return nil, fmt.Errorf("open state file %s: %w", path, err)
+		}
+	}
+	if db == nil {
+		if db, err = openBolt(path, o, nil); err != nil {
+			return nil, err
+		}
+	}
+	s, err := newStore(db, path, o)
+	if err != nil {
+		return nil, err
+	}
+	if !o.ReadOnly && !marked {
+		if err := writeMarker(path, o.Now()); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// openBolt opens the bbolt file at path for writing, with openFile, if
+// set, to open the file.
+func openBolt(path string, o Options, openFile func(string, int, os.FileMode) (*os.File, error)) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:  o.Timeout,
-		ReadOnly: o.ReadOnly,
+		Timeout: o.Timeout,
 		// The hashmap freelist allocates in constant time however
 		// fragmented a large file becomes after pruning.
 		FreelistType: bolt.FreelistMapType,
+		OpenFile:     openFile,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, &lockedError{dir: dir}
+		return nil, &lockedError{dir: filepath.Dir(path)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
+	return db, nil
+}
+
+// newStore makes the Store of db, the state file at path, checking its
+// schema and creating the buckets of a new file. It closes db if it fails.
+func newStore(db *bolt.DB, path string, o Options) (*Store, error) {
 	s := &Store{
 		db:       db,
 		path:     path,
@@ -149,6 +206,9 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	if err := s.initSchema(); err != nil {
 		db.Close()
+		if errors.Is(err, ErrDamaged) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
 	return s, nil
@@ -156,10 +216,17 @@ func Open(path string, o Options) (*Store, error) {
 
 // initSchema checks the schema of the file and creates the buckets of a new
 // one. It writes only to a new file, so opening an existing one costs no
-// fsync.
-func (s *Store) initSchema() error {
+// fsync. A bbolt panic or memory fault on a damaged page it reads is
+// returned as an error wrapping ErrDamaged.
+func (s *Store) initSchema() (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = &damagedError{path: s.path, err: fmt.Errorf("%v", r)}
+		}
+	}()
 	var fresh bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			empty := true

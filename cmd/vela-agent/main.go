@@ -69,6 +69,7 @@ func rootCmd() *cobra.Command {
 		pushCmd(g),
 		queueCmd(g),
 		loginCmd(g),
+		stateCmd(g),
 		versionCmd(),
 	)
 	return root

@@ -10,19 +10,28 @@ import (
 )
 
 func runCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var acceptNew bool
+	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Watch the sources and upload until stopped (SIGINT/SIGTERM)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if acceptNew {
+				if err := acceptNewState(g); err != nil {
+					return err
+				}
+			}
 			ctx, a, done, err := g.openAgent(os.Stderr, false)
 			if err != nil {
-				return err
+				return stateError(g, err)
 			}
 			defer done()
 			return a.Run(ctx)
 		},
 	}
+	cmd.Flags().BoolVar(&acceptNew, "accept-new-state", false,
+		"if the state file is lost (empty, or missing where one was), start a new one: every file in the sources is then treated as new and uploaded again")
+	return cmd
 }
 
 func validateCmd(g *globals) *cobra.Command {
