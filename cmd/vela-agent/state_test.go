@@ -191,7 +191,7 @@ func TestStateSalvage(t *testing.T) {
 	if code, out := run(t, "state", "check", "-c", e.cfg); code != 0 {
 		t.Errorf("state check after salvage: exit %d:\n%s", code, out)
 	}
-	if code, out := run(t, "status", "-c", e.cfg); code != 0 || !strings.Contains(out, "not running") {
+	if code, out := run(t, "status", "-c", e.cfg); code != 2 || !strings.Contains(out, "not running") { // 2: not running
 		t.Errorf("status after salvage: exit %d:\n%s", code, out)
 	}
 }
