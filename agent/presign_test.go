@@ -16,48 +16,7 @@ import (
 // A stored presign is used while it has more than presignMargin left, and
 // dropped for a new one, without an upload attempt, once it has less.
 func TestStoredPresignReusedUntilMargin(t *testing.T) {
-	srv, err := velatest.Start(velatest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in")
-	if err := os.MkdirAll(in, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	token := filepath.Join(dir, "token")
-	if err := os.WriteFile(token, []byte(srv.RefreshToken()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse(filepath.Join(dir, "vela-agent.yaml"), []byte(fmt.Sprintf(`
-api: {base_url: %q, org_id: org-test, refresh_token_file: %q}
-state_dir: %q
-sources: [{name: calls, path: %q}]
-status: {listen: ""}
-`, srv.URL(), token, filepath.Join(dir, "state"), in)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := Open(cfg, nil, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	if err := os.WriteFile(filepath.Join(in, "call.wav"), []byte("RIFF...."), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(filepath.Join(in, "call.wav"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.store.Add([]store.Found{{Source: "calls", Path: "call.wav", Size: fi.Size(), ModTime: fi.ModTime()}}); err != nil {
-		t.Fatal(err)
-	}
-	j, err := a.store.Claim(store.LaneCalls)
-	if err != nil || j == nil {
-		t.Fatalf("claim: %v, %v", j, err)
-	}
+	a, j, srv := claimedCall(t)
 	ctx := context.Background()
 	if err := a.describe(j); err != nil {
 		t.Fatal(err)
@@ -95,47 +54,62 @@ status: {listen: ""}
 	}
 }
 
-// noWait is a ready function for upload with nothing to wait for.
-func noWait() error { return nil }
-
-// A hold that ends between a worker reading it and going to sleep is no
-// wait at all: the worker goes on at once instead of waiting forever.
-func TestHoldEndingBeforeTheSleep(t *testing.T) {
+// claimedCall makes an agent (not running) on the emulator with one call
+// queued and claimed.
+func claimedCall(t *testing.T) (*Agent, *store.Job, *velatest.Server) {
+	t.Helper()
 	srv, err := velatest.Start(velatest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in")
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := os.MkdirAll(in, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	must(os.MkdirAll(in, 0o755))
 	token := filepath.Join(dir, "token")
-	must(os.WriteFile(token, []byte(srv.RefreshToken()), 0o600))
+	if err := os.WriteFile(token, []byte(srv.RefreshToken()), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg, err := config.Parse(filepath.Join(dir, "vela-agent.yaml"), []byte(fmt.Sprintf(`
 api: {base_url: %q, org_id: org-test, refresh_token_file: %q}
 state_dir: %q
 sources: [{name: calls, path: %q}]
 status: {listen: ""}
 `, srv.URL(), token, filepath.Join(dir, "state"), in)))
-	must(err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := Open(cfg, nil, true)
-	must(err)
-	defer a.Close()
-	must(os.WriteFile(filepath.Join(in, "call.wav"), []byte("RIFF...."), 0o644))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if err := os.WriteFile(filepath.Join(in, "call.wav"), []byte("RIFF...."), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	fi, err := os.Stat(filepath.Join(in, "call.wav"))
-	must(err)
-	_, err = a.store.Add([]store.Found{{Source: "calls", Path: "call.wav", Size: fi.Size(), ModTime: fi.ModTime()}})
-	must(err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.store.Add([]store.Found{{Source: "calls", Path: "call.wav", Size: fi.Size(), ModTime: fi.ModTime()}}); err != nil {
+		t.Fatal(err)
+	}
 	j, err := a.store.Claim(store.LaneCalls)
 	if err != nil || j == nil {
 		t.Fatalf("claim: %v, %v", j, err)
 	}
+	return a, j, srv
+}
+
+// noWait is a ready function for upload with nothing to wait for.
+func noWait() error { return nil }
+
+// A hold that ends between a worker reading it and going to sleep is no
+// wait at all: the worker goes on at once instead of waiting forever.
+func TestHoldEndingBeforeTheSleep(t *testing.T) {
+	a, j, _ := claimedCall(t)
 	// The API's pacer holds until end; its first look at the clock is just
 	// before end, every later one after it, and so is the worker's.
 	end := time.Now().Add(time.Hour)
@@ -155,7 +129,9 @@ status: {listen: ""}
 		t.Fatal("the worker slept past a hold that had ended")
 	}
 	got, err := a.store.Get(j.ID)
-	must(err)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got.State != store.Done {
 		t.Errorf("job %s, want done", got.State)
 	}
