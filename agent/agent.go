@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vela-agent/vela-agent/agent/config"
@@ -50,6 +51,9 @@ type Options struct {
 	API      API
 	Uploader Uploader
 	Logger   *slog.Logger
+	// Limiter is the uploader's bandwidth limiter, if any, so that a new
+	// configuration can change its limits.
+	Limiter *upload.Limiter
 	// NoWatch runs the workers only, without watching the sources (push).
 	NoWatch bool
 }
@@ -57,34 +61,31 @@ type Options struct {
 // Agent uploads the files its sources find. Create it with New or Open,
 // then call Run once.
 type Agent struct {
-	cfg   *config.Config
-	store *store.Store
-	api   API
-	up    Uploader
-	log   *slog.Logger
-	now   func() time.Time
+	cfg     atomic.Pointer[config.Config] // the configuration in force; read a snapshot with config()
+	store   *store.Store
+	api     API
+	up      Uploader
+	limiter *upload.Limiter // nil if the uploader has none
+	log     *slog.Logger
+	now     func() time.Time
 
-	sources  map[string]*source // by name; fixed after New
-	gates    *gates
-	apiPace  *pacer // the Vela API
-	upPace   *pacer // the upload service
-	wake     *signal
-	track    *tracker
-	health   *commitHealth
-	claimLog limitedLog // claim failures, logged at most once a minute
-	addLog   limitedLog // failures to queue found files, likewise
-	noWatch  bool
-	started  time.Time
+	sources   *supervisor // the configured sources, running while Run does
+	workers   *pool       // the upload workers
+	gates     *gates
+	apiPace   *pacer // the Vela API
+	upPace    *pacer // the upload service
+	wake      *signal
+	track     *tracker
+	health    *commitHealth
+	claimLog  limitedLog // claim failures, logged at most once a minute
+	addLog    limitedLog // failures to queue found files, likewise
+	orphanLog limitedLog // jobs whose source is gone, likewise
+	noWatch   bool
+	started   time.Time
 	// released, if set, is told of every job a worker hands back. Set
 	// before Run, read only by workers.
 	released func(store.Job)
 	closer   func() error // closes what Open opened
-}
-
-// source is one configured source and its watcher.
-type source struct {
-	cfg config.Source
-	w   *watcher.Local // nil for push and when not watching
 }
 
 // New creates an agent from its parts.
@@ -94,21 +95,24 @@ func New(o Options) (*Agent, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Agent{
-		cfg:     o.Config,
 		store:   o.Store,
 		api:     o.API,
 		up:      o.Uploader,
+		limiter: o.Limiter,
 		log:     log,
 		now:     time.Now,
-		sources: map[string]*source{},
+		sources: newSupervisor(log, !o.NoWatch),
 		wake:    newSignal(),
 		track:   newTracker(),
 		noWatch: o.NoWatch,
 		started: time.Now(),
 	}
+	a.cfg.Store(o.Config)
+	a.workers = newPool(a.worker)
 	a.health = &commitHealth{log: log, now: a.now, wake: a.wake.Broadcast}
 	a.claimLog = limitedLog{every: time.Minute, now: a.now}
 	a.addLog = limitedLog{every: time.Minute, now: a.now}
+	a.orphanLog = limitedLog{every: time.Minute, now: a.now}
 	up := o.Config.Upload
 	a.apiPace = newPacer(up.RetryMin.D(), up.RetryMax.D(), a.now)
 	a.upPace = newPacer(up.RetryMin.D(), up.RetryMax.D(), a.now)
@@ -117,28 +121,48 @@ func New(o Options) (*Agent, error) {
 		return nil, err
 	}
 	a.gates = g
-	for _, sc := range o.Config.Sources {
-		src := &source{cfg: sc}
-		if !o.NoWatch {
-			w, err := watcher.New(watcher.Options{
-				Name:           sc.Name,
-				Root:           sc.Path,
-				Recursive:      sc.Recurse(),
-				Include:        sc.Include,
-				Exclude:        sc.Exclude,
-				Settle:         sc.Settle.D(),
-				RescanInterval: sc.RescanInterval.D(),
-				Poll:           sc.Poll,
-				Logger:         log,
-			})
-			if err != nil {
-				return nil, fmt.Errorf("source %s: %w", sc.Name, err)
-			}
-			src.w = w
-		}
-		a.sources[sc.Name] = src
+	if _, _, _, err := a.sources.apply(o.Config.Sources); err != nil {
+		return nil, err
 	}
 	return a, nil
+}
+
+// config returns the configuration in force. Read it once per job or per
+// decision: a reload may replace it at any time.
+func (a *Agent) config() *config.Config { return a.cfg.Load() }
+
+// Reload puts cfg in force without stopping: sources added, removed or
+// changed are started, stopped or restarted (a removed source's queued
+// jobs stay queued), and the bandwidth limit, the number of upload
+// workers, the retry bounds and everything read per job follow. Settings
+// that need a restart (state_dir, status.listen) keep their old values,
+// and the returned list names them. Reload may be called before or while
+// Run runs.
+func (a *Agent) Reload(cfg *config.Config) (needRestart []string, err error) {
+	old := a.config()
+	if cfg.StateDir != old.StateDir {
+		needRestart = append(needRestart, "state_dir")
+	}
+	if cfg.Status.Listen != old.Status.Listen {
+		needRestart = append(needRestart, "status.listen")
+	}
+	nc := *cfg
+	nc.StateDir, nc.Status = old.StateDir, old.Status
+	a.cfg.Store(&nc)
+	added, removed, changed, err := a.sources.apply(nc.Sources)
+	if a.limiter != nil {
+		a.limiter.Set(int64(nc.Upload.BandwidthLimit), windows(&nc))
+	}
+	a.apiPace.setBounds(nc.Upload.RetryMin.D(), nc.Upload.RetryMax.D())
+	a.upPace.setBounds(nc.Upload.RetryMin.D(), nc.Upload.RetryMax.D())
+	a.workers.resize(nc.Upload.Concurrency)
+	a.log.Info("configuration reloaded", "sources_added", added, "sources_removed", removed, "sources_changed", changed,
+		"concurrency", nc.Upload.Concurrency, "bandwidth_limit", int64(nc.Upload.BandwidthLimit))
+	if len(needRestart) > 0 {
+		a.log.Warn("these settings take effect at the next start", "keys", needRestart)
+	}
+	a.wake.Broadcast()
+	return needRestart, err
 }
 
 // OnRelease makes the agent call f with a copy of every job a worker has
@@ -163,7 +187,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	var srv *http.Server
 	served := make(chan struct{})
-	if l := a.cfg.Status.Listen; l != "" && !a.noWatch {
+	if l := a.config().Status.Listen; l != "" && !a.noWatch {
 		ln, err := net.Listen("tcp", l)
 		if err != nil {
 			return fmt.Errorf("status page: listen on %s: %w (set status.listen to another port, or \"\" to disable it)", l, err)
@@ -182,27 +206,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	if !a.noWatch {
-		found := make(chan []watcher.File)
-		for _, src := range a.sources {
-			w := src.w
-			goRun(func(ctx context.Context) {
-				if err := w.Run(ctx, found); err != nil {
-					a.log.Error("watcher stopped", "source", src.cfg.Name, "err", err)
-				}
-			})
-		}
-		goRun(func(ctx context.Context) { a.ingest(ctx, found) })
+		goRun(a.sources.run)
+		goRun(func(ctx context.Context) { a.ingest(ctx, a.sources.found) })
 		goRun(a.pruneLoop)
 	}
 	// A pause recorded before a restart is checked at once, not after a
 	// whole recheck interval.
 	a.checkGates(ctx)
 	goRun(a.gateLoop)
-	for i := 0; i < a.cfg.Upload.Concurrency; i++ {
-		goRun(a.worker)
-	}
-	a.log.Info("vela-agent running", "version", Version, "sources", len(a.sources),
-		"concurrency", a.cfg.Upload.Concurrency, "state", a.store.Path())
+	goRun(func(ctx context.Context) { a.workers.run(ctx, a.config().Upload.Concurrency) })
+	cfg := a.config()
+	a.log.Info("vela-agent running", "version", Version, "sources", len(cfg.Sources),
+		"concurrency", cfg.Upload.Concurrency, "state", a.store.Path())
 
 	<-ctx.Done()
 	wg.Wait()
@@ -234,8 +249,8 @@ func (a *Agent) ingest(ctx context.Context, in <-chan []watcher.File) {
 				// them again on its next scan rather than lose them.
 				a.addLog.Error(a.log, "queue found files; they are offered again on the next scan", "files", len(batch), "err", err)
 				for _, f := range batch {
-					if src := a.sources[f.Source]; src != nil && src.w != nil {
-						src.w.Forget(f.Path)
+					if src, ok := a.sources.get(f.Source); ok {
+						src.Forget(f.Path)
 					}
 				}
 				continue
@@ -249,13 +264,15 @@ func (a *Agent) ingest(ctx context.Context, in <-chan []watcher.File) {
 }
 
 // worker claims due jobs from the open lanes and drives each as far as it goes.
-func (a *Agent) worker(ctx context.Context) {
-	for ctx.Err() == nil {
+//
+// It returns when ctx ends or when the pool no longer wants it (stop).
+func (a *Agent) worker(ctx context.Context, stop func() bool) {
+	for ctx.Err() == nil && !stop() {
 		woken := a.wake.C() // before Claim, so a wake-up in between is not lost
 		if a.health.broken() {
 			// An upload now could not be recorded: wait for the commits
 			// that retry, or probe the file now and then.
-			a.sleep(ctx, woken, a.cfg.Upload.RetryMin.D())
+			a.sleep(ctx, woken, a.config().Upload.RetryMin.D())
 			if ctx.Err() == nil && a.health.broken() {
 				a.committed(a.store.Probe())
 			}
@@ -265,7 +282,7 @@ func (a *Agent) worker(ctx context.Context) {
 		j, err := a.store.Claim(lanes...)
 		if err != nil {
 			a.claimLog.Error(a.log, "claim a job", "err", err)
-			a.sleep(ctx, woken, a.cfg.Upload.RetryMin.D())
+			a.sleep(ctx, woken, a.config().Upload.RetryMin.D())
 			continue
 		}
 		if j != nil {
@@ -299,7 +316,7 @@ func (a *Agent) pruneLoop(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := a.store.Prune(a.now().Add(-a.cfg.Retention.D())); err != nil {
+		if n, err := a.store.Prune(a.now().Add(-a.config().Retention.D())); err != nil {
 			a.log.Error("prune finished jobs", "err", err)
 		} else if n > 0 {
 			a.log.Debug("pruned finished jobs", "jobs", n)
@@ -315,7 +332,7 @@ func (a *Agent) pruneLoop(ctx context.Context) {
 // gateLoop checks closed gates every api.allocation_recheck and opens them
 // when Vela says the reason is gone.
 func (a *Agent) gateLoop(ctx context.Context) {
-	t := time.NewTicker(a.cfg.API.AllocationRecheck.D())
+	t := time.NewTicker(a.config().API.AllocationRecheck.D())
 	defer t.Stop()
 	for {
 		select {

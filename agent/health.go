@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -100,7 +101,17 @@ type limitedLog struct {
 	n    int // repeats not logged since last
 }
 
+// Error logs at error level, as limited.
 func (l *limitedLog) Error(log *slog.Logger, msg string, args ...any) {
+	l.log(log, slog.LevelError, msg, args...)
+}
+
+// Warn logs at warning level, as limited.
+func (l *limitedLog) Warn(log *slog.Logger, msg string, args ...any) {
+	l.log(log, slog.LevelWarn, msg, args...)
+}
+
+func (l *limitedLog) log(log *slog.Logger, level slog.Level, msg string, args ...any) {
 	l.mu.Lock()
 	now := l.now()
 	if !l.last.IsZero() && now.Sub(l.last) < l.every {
@@ -114,5 +125,5 @@ func (l *limitedLog) Error(log *slog.Logger, msg string, args ...any) {
 	if n > 0 {
 		args = append(args, "repeats_not_logged", n)
 	}
-	log.Error(msg, args...)
+	log.Log(context.Background(), level, msg, args...)
 }

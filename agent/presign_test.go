@@ -18,10 +18,14 @@ import (
 func TestStoredPresignReusedUntilMargin(t *testing.T) {
 	a, j, srv := claimedCall(t)
 	ctx := context.Background()
-	if err := a.describe(j); err != nil {
+	r, err := a.newRun(j)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.presign(ctx, j); err != nil {
+	if err := a.describe(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.presign(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	expires := j.Presign.Expires
@@ -31,7 +35,7 @@ func TestStoredPresignReusedUntilMargin(t *testing.T) {
 
 	// Later, with less than the margin left: dropped, nothing sent.
 	a.now = func() time.Time { return expires.Add(-presignMargin / 2) }
-	if err := a.upload(ctx, j, noWait); err != nil {
+	if err := a.upload(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	if j.State != store.Ready || j.Presign != nil || srv.Count(velatest.OpUpload) != 0 {
@@ -40,10 +44,10 @@ func TestStoredPresignReusedUntilMargin(t *testing.T) {
 
 	// A fresh presign with more than the margin left is used.
 	a.now = time.Now
-	if err := a.presign(ctx, j); err != nil {
+	if err := a.presign(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.upload(ctx, j, noWait); err != nil {
+	if err := a.upload(ctx, r); err != nil {
 		t.Fatal(err)
 	}
 	if j.State != store.Uploaded || srv.Count(velatest.OpUpload) != 1 || srv.Count(velatest.OpPresign) != 2 {
@@ -102,9 +106,6 @@ status: {listen: ""}
 	}
 	return a, j, srv
 }
-
-// noWait is a ready function for upload with nothing to wait for.
-func noWait() error { return nil }
 
 // A hold that ends between a worker reading it and going to sleep is no
 // wait at all: the worker goes on at once instead of waiting forever.

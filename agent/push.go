@@ -92,7 +92,7 @@ func (a *Agent) QueueFiles(paths []string) ([]Pushed, error) {
 // so that it is never uploaded twice; any other is PushSource's.
 func (a *Agent) pushFound(abs string, fi fs.FileInfo) store.Found {
 	f := store.Found{Source: PushSource, Path: filepath.ToSlash(abs), Size: fi.Size(), ModTime: fi.ModTime(), Kind: store.Call}
-	for _, sc := range a.cfg.Sources {
+	for _, sc := range a.config().Sources {
 		if rel, ok := inside(sc.Path, abs); ok {
 			f.Source, f.Path = sc.Name, rel
 			break

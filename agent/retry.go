@@ -45,18 +45,26 @@ func backoff(n int, min, max time.Duration) time.Duration {
 //     between, so one bad file never stalls the others.
 //   - A Retry-After is the remote's own word and is the hold when given.
 type pacer struct {
-	min, max time.Duration
-	now      func() time.Time
+	now func() time.Time
 
 	mu       sync.Mutex // guards the fields below
-	failures int        // counted failures since the last success
-	lastFail time.Time  // when the last counted failure was recorded
-	lastJob  uint64     // whose failure that was
-	until    time.Time  // no call before this
+	min, max time.Duration
+	failures int       // counted failures since the last success
+	lastFail time.Time // when the last counted failure was recorded
+	lastJob  uint64    // whose failure that was
+	until    time.Time // no call before this
 }
 
 func newPacer(min, max time.Duration, now func() time.Time) *pacer {
 	return &pacer{min: min, max: max, now: now}
+}
+
+// setBounds changes the backoff's bounds (a reload of upload.retry_min and
+// retry_max); the hold in force stays.
+func (p *pacer) setBounds(min, max time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.min, p.max = min, max
 }
 
 // Hold reports until when calls must wait; zero if they may go now.

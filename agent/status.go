@@ -188,11 +188,10 @@ func (a *Agent) Status() (*Status, error) {
 	st.Uploaded = a.track.files.Load()
 	st.UploadedBytes = a.track.bytes.Load()
 	st.Active, st.Recent = a.track.snapshot()
-	for _, sc := range a.cfg.Sources {
+	for _, sc := range a.config().Sources {
 		ss := SourceStatus{Name: sc.Name, Path: sc.Path}
-		if src := a.sources[sc.Name]; src != nil && src.w != nil {
-			ss.Mode, ss.Reason = src.w.Mode()
-			ss.Problem = src.w.Problem()
+		if src, ok := a.sources.get(sc.Name); ok {
+			ss = src.Status()
 		}
 		if ss.Problem != "" {
 			st.Problems = append(st.Problems, "source "+ss.Name+": "+ss.Problem)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/vela-agent/vela-agent/agent/config"
 	"github.com/vela-agent/vela-agent/agent/meta"
 	"github.com/vela-agent/vela-agent/agent/tree"
 	"github.com/vela-agent/vela-agent/agent/upload"
@@ -34,11 +35,18 @@ type (
 	// error). It is about this job alone: it backs off this job, never a
 	// remote, and parks it after maxFileAttempts.
 	fileError struct{ err error }
+	// orphaned: the job's source is no longer configured. The job is kept
+	// as it is and tried again after orphanRecheck.
+	orphaned struct{ source string }
 )
 
 // maxFileAttempts is how often a file that cannot be read is tried before
 // its job is parked.
 var maxFileAttempts = 3
+
+// orphanRecheck is how long a job whose source is gone from the
+// configuration waits before it is looked at again.
+var orphanRecheck = 10 * time.Minute
 
 func (e fileError) Error() string { return e.err.Error() }
 func (e fileError) Unwrap() error { return e.err }
@@ -46,10 +54,96 @@ func (e fileError) Unwrap() error { return e.err }
 func (e parked) Error() string  { return e.reason }
 func (e skipped) Error() string { return e.reason }
 func (e held) Error() string    { return "held until " + e.until.Format(time.RFC3339) }
+func (e orphaned) Error() string {
+	return fmt.Sprintf("source %q is no longer in the configuration; the job is kept until it is back", e.source)
+}
 
 // openFile opens a job's file for reading; a package variable so that tests
 // can make a file unreadable even when they run as root.
 var openFile = tree.Open
+
+// A step moves a job of one kind out of one state, in memory; process
+// commits it. Every (kind, state) a job can be claimed in has one step;
+// the table below is the whole pipeline:
+//
+//	call    queued ─describe─> ready ─presign─> presigned ─upload─> uploaded ─finish─> done
+//	call    queued ─stage─> staged ─describe─> ...   (sources that are Stagers: FTP)
+//
+// Chats (describe → post → finish), ZIPs and manifests (expand) add their
+// rows here.
+type step struct {
+	name string
+	run  func(a *Agent, ctx context.Context, r *jobRun) error
+	// lane is where a job waits for this step: it decides which pause
+	// gate holds it and which workers take it (calls: the upload workers,
+	// held by the calls allocation; stage: the download workers, held by
+	// nothing the API says).
+	lane store.Lane
+	// saveAfter commits the job in the background once the step succeeded;
+	// the next step's outside effect waits for that commit (jobRun.ready).
+	saveAfter bool
+	// durableFirst reports whether the job, as it is, must be committed
+	// before this step's outside effect (deleting or moving the file).
+	durableFirst func(r *jobRun) bool
+}
+
+// stepKey picks a step. stages is whether the job's source copies its
+// files here first (a Stager) and the job has no copy yet.
+type stepKey struct {
+	kind   store.Kind
+	state  store.State
+	stages bool
+}
+
+var steps = map[stepKey]step{
+	{store.Call, store.Queued, false}:    {name: "describe", run: (*Agent).describe, lane: store.LaneCalls},
+	{store.Call, store.Queued, true}:     {name: "stage", run: (*Agent).stage, lane: store.LaneLocal},
+	{store.Call, store.Staged, false}:    {name: "describe", run: (*Agent).describe, lane: store.LaneCalls},
+	{store.Call, store.Ready, false}:     {name: "presign", run: (*Agent).presign, lane: store.LaneCalls, saveAfter: true},
+	{store.Call, store.Presigned, false}: {name: "upload", run: (*Agent).upload, lane: store.LaneCalls},
+	{store.Call, store.Uploaded, false}:  {name: "finish", run: (*Agent).finish, lane: store.LaneLocal, durableFirst: keepsNothing},
+}
+
+// stepFor returns the step that moves r's job on.
+func stepFor(r *jobRun) (step, bool) {
+	_, stager := r.src.(Stager)
+	k := stepKey{r.j.Kind, r.j.State, stager && r.j.Spool == "" && r.j.State == store.Queued}
+	st, ok := steps[k]
+	return st, ok
+}
+
+// keepsNothing reports whether finishing the job deletes or moves its file.
+func keepsNothing(r *jobRun) bool {
+	if r.j.Source == PushSource {
+		return false
+	}
+	sc, ok := r.cfg.Source(r.j.Source)
+	return ok && sc.AfterUpload != "keep"
+}
+
+// jobRun is one claimed job on its way through process: the job, the
+// configuration in force when it was claimed, its source, and its commits.
+type jobRun struct {
+	j   *store.Job
+	cfg *config.Config
+	src Source
+	c   *commits
+}
+
+// newRun prepares a claimed job for process, with the configuration in
+// force now. It fails with orphaned if the job's source is gone.
+func (a *Agent) newRun(j *store.Job) (*jobRun, error) {
+	r := &jobRun{j: j, cfg: a.config(), c: &commits{a: a, j: j, took: -1}}
+	src, ok := a.sources.get(j.Source)
+	if !ok {
+		return r, orphaned{j.Source}
+	}
+	r.src = src
+	return r, nil
+}
+
+// ready waits for the commit the last step started in the background.
+func (r *jobRun) ready() error { return r.c.wait() }
 
 // process drives a claimed job step by step until it finishes, fails or
 // has to wait. Each step changes the job in memory; the job is committed
@@ -67,22 +161,27 @@ var openFile = tree.Open
 // released.
 func (a *Agent) process(ctx context.Context, j *store.Job) {
 	defer a.wake.Broadcast()
-	c := &commits{a: a, j: j, took: -1}
+	r, err := a.newRun(j)
+	c := r.c
+	if err != nil {
+		a.failed(ctx, j, err)
+		c.commit(a.store.Release, true)
+		return
+	}
 	for j.State.Active() {
+		st, ok := stepFor(r)
+		if !ok {
+			a.failed(ctx, j, parked{fmt.Sprintf("no step for a %s job in state %s", j.Kind, j.State)})
+			c.commit(a.store.Release, true)
+			return
+		}
+		if c.confirmed && st.durableFirst != nil && st.durableFirst(r) && !c.durable(ctx, a.store.Save, false) {
+			return
+		}
 		from, start := j.State, a.now()
-		var err error
-		switch j.State {
-		case store.Queued, store.Staged:
-			err = a.describe(j)
-		case store.Ready:
-			err = a.presign(ctx, j)
-			if err == nil {
-				c.saveInBackground()
-			}
-		case store.Presigned:
-			err = a.upload(ctx, j, c.wait)
-		case store.Uploaded:
-			err = a.finish(j)
+		err := st.run(a, ctx, r)
+		if err == nil && st.saveAfter {
+			c.saveInBackground()
 		}
 		if from == store.Presigned && j.State == store.Uploaded {
 			c.took = a.now().Sub(start)
@@ -110,25 +209,12 @@ func (a *Agent) process(ctx context.Context, j *store.Job) {
 			c.commit(a.store.Release, true)
 			return
 		}
-		if c.confirmed && a.commitBefore(j) && !c.durable(ctx, a.store.Save, false) {
-			return
-		}
 	}
 	if c.confirmed {
 		c.durable(ctx, a.store.TryRelease, true)
 		return
 	}
 	c.commit(a.store.Release, true)
-}
-
-// commitBefore reports whether the job's next step has an outside effect
-// that must not happen before the job's state is in the store.
-func (a *Agent) commitBefore(j *store.Job) bool {
-	if j.State != store.Uploaded {
-		return false
-	}
-	src := a.sources[j.Source]
-	return src != nil && src.cfg.AfterUpload != "keep"
 }
 
 // commits orders one job's commits for process.
@@ -229,31 +315,20 @@ func (a *Agent) committed(err error) {
 	}
 }
 
-// place is where a job's file is: rel, slash-separated, below root. Files
-// are reached through agent/tree, which follows no link below root, so a
-// file or folder swapped for a link can never make the agent read, delete
-// or move anything outside the source's tree.
-type place struct{ root, rel string }
+// file gives access to the job's file: the spool copy once a Stager made
+// one, else the source's own file.
+func (r *jobRun) stat() (fs.FileInfo, error) {
+	if r.j.Spool != "" {
+		return tree.Lstat(filepath.Dir(r.j.Spool), filepath.Base(r.j.Spool))
+	}
+	return r.src.Stat(r.j)
+}
 
-func (p place) String() string { return filepath.Join(p.root, filepath.FromSlash(p.rel)) }
-
-// place returns where the job's file is on this machine.
-func (a *Agent) place(j *store.Job) (place, error) {
-	if j.Spool != "" {
-		return place{filepath.Dir(j.Spool), filepath.Base(j.Spool)}, nil
+func (r *jobRun) open() (*os.File, error) {
+	if r.j.Spool != "" {
+		return openFile(filepath.Dir(r.j.Spool), filepath.Base(r.j.Spool))
 	}
-	if j.Source == PushSource {
-		p := filepath.FromSlash(j.Path)
-		return place{filepath.Dir(p), filepath.Base(p)}, nil
-	}
-	src, ok := a.sources[j.Source]
-	if !ok {
-		return place{}, parked{fmt.Sprintf("source %q is no longer in the configuration", j.Source)}
-	}
-	if !filepath.IsLocal(filepath.FromSlash(j.Path)) {
-		return place{}, parked{fmt.Sprintf("path %q leaves source %s", j.Path, j.Source)}
-	}
-	return place{src.cfg.Path, j.Path}, nil
+	return r.src.Open(r.j)
 }
 
 // notFollowed is why a job whose file, or a folder above it, became a
@@ -265,13 +340,27 @@ func sameVersion(j *store.Job, fi fs.FileInfo) bool {
 	return fi.Size() == j.Size && fi.ModTime().UnixNano() == j.ModTime.UnixNano()
 }
 
-// describe checks the file and builds its metadata: Queued -> Ready.
-func (a *Agent) describe(j *store.Job) error {
-	p, err := a.place(j)
-	if err != nil {
+// stage copies a remote source's file to the spool: Queued -> Staged.
+func (a *Agent) stage(ctx context.Context, r *jobRun) error {
+	sg, ok := r.src.(Stager)
+	if !ok {
+		return parked{"source " + r.j.Source + " cannot stage files"}
+	}
+	spool := filepath.Join(r.cfg.StateDir, "spool", fmt.Sprintf("%d%s", r.j.ID, path.Ext(r.j.Path)))
+	if err := os.MkdirAll(filepath.Dir(spool), 0o700); err != nil {
+		return fmt.Errorf("stage %s: %w", r.j.Path, err)
+	}
+	if err := sg.Stage(ctx, r.j, spool); err != nil {
 		return err
 	}
-	fi, err := tree.Lstat(p.root, p.rel)
+	r.j.Spool, r.j.State = spool, store.Staged
+	return nil
+}
+
+// describe checks the file and builds its metadata: Queued -> Ready.
+func (a *Agent) describe(_ context.Context, r *jobRun) error {
+	j := r.j
+	fi, err := r.stat()
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return skipped{"file no longer exists"}
@@ -284,16 +373,16 @@ func (a *Agent) describe(j *store.Job) error {
 	case !fi.Mode().IsRegular():
 		return skipped{"not a regular file"}
 	case !sameVersion(j, fi):
-		a.changed(j, fi)
+		a.changed(r, fi)
 		return skipped{"file changed since it was found; the new version is queued"}
 	case j.Size == 0:
 		return skipped{"empty file"}
-	case j.Size > int64(a.cfg.Upload.MaxFileSize):
-		return parked{fmt.Sprintf("file is %d bytes, over upload.max_file_size (%d bytes)", j.Size, int64(a.cfg.Upload.MaxFileSize))}
+	case j.Size > int64(r.cfg.Upload.MaxFileSize):
+		return parked{fmt.Sprintf("file is %d bytes, over upload.max_file_size (%d bytes)", j.Size, int64(r.cfg.Upload.MaxFileSize))}
 	}
 	// Find out now whether the file can be read, before a presign (which
 	// counts against the allocation) is spent on it.
-	f, err := openFile(p.root, p.rel)
+	f, err := r.open()
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return skipped{"file no longer exists"}
@@ -303,7 +392,7 @@ func (a *Agent) describe(j *store.Job) error {
 		return fileError{fmt.Errorf("read %s: %w", j.Path, err)}
 	}
 	f.Close()
-	m, err := json.Marshal(meta.Call(a.cfg.Metadata.Defaults, j.ModTime))
+	m, err := json.Marshal(meta.Call(r.cfg.Metadata.Defaults, j.ModTime))
 	if err != nil {
 		return parked{fmt.Sprintf("encode metadata: %v", err)}
 	}
@@ -313,12 +402,13 @@ func (a *Agent) describe(j *store.Job) error {
 }
 
 // changed handles a file that is no longer the version a job was made for:
-// the new version must be queued once it has settled. For watched sources
-// the watcher does that when told to forget what it sent; files given to
-// push are queued again at once.
-func (a *Agent) changed(j *store.Job, fi fs.FileInfo) {
-	if src := a.sources[j.Source]; src != nil && src.w != nil {
-		src.w.Forget(j.Path)
+// the new version must be queued once it has settled. A watched source
+// does that when told to forget what it sent; files given to push are
+// queued again at once.
+func (a *Agent) changed(r *jobRun, fi fs.FileInfo) {
+	j := r.j
+	if j.Source != PushSource {
+		r.src.Forget(j.Path)
 		return
 	}
 	if fi == nil {
@@ -335,7 +425,8 @@ func fileName(j *store.Job) string { return path.Base(j.Path) }
 // presign asks Vela for an upload form: Ready -> Presigned. The form is
 // saved in the job before it is used, because asking again is not free
 // (Vela logs the call and checks the allocation each time).
-func (a *Agent) presign(ctx context.Context, j *store.Job) error {
+func (a *Agent) presign(ctx context.Context, r *jobRun) error {
+	j := r.j
 	if until := a.apiPace.Hold(); !until.IsZero() {
 		return held{until}
 	}
@@ -376,10 +467,10 @@ func (a *Agent) presign(ctx context.Context, j *store.Job) error {
 // upload sends the file with the stored form: Presigned -> Uploaded. The
 // job becomes Uploaded only once the upload service confirmed it; the one
 // window for a duplicate is a crash between that reply and the next commit.
-//
-// ready waits for the commit of the presign; the storage must not get the
-// whole file before it landed.
-func (a *Agent) upload(ctx context.Context, j *store.Job, ready func() error) error {
+// The upload's last bytes wait for the presign's commit (r.ready): the
+// storage must not have the whole file before it landed.
+func (a *Agent) upload(ctx context.Context, r *jobRun) error {
+	j := r.j
 	ps := j.Presign
 	if ps == nil || (!ps.Expires.IsZero() && ps.Expires.Sub(a.now()) < presignMargin) {
 		j.Presign, j.State = nil, store.Ready
@@ -388,10 +479,6 @@ func (a *Agent) upload(ctx context.Context, j *store.Job, ready func() error) er
 	if until := a.upPace.Hold(); !until.IsZero() {
 		return held{until}
 	}
-	p, err := a.place(j)
-	if err != nil {
-		return err
-	}
 	form := &upload.Form{URL: ps.URL, Expires: ps.Expires, Fields: make([]upload.Field, len(ps.Fields))}
 	for i, f := range ps.Fields {
 		form.Fields[i] = upload.Field{Name: f.Name, Value: f.Value}
@@ -399,12 +486,12 @@ func (a *Agent) upload(ctx context.Context, j *store.Job, ready func() error) er
 	// The file is opened without following links and must still be the
 	// version found (size and modification time, to the nanosecond), so a
 	// file swapped for a link or another file is never sent.
-	body := upload.OpenedFileBody(func() (*os.File, error) { return openFile(p.root, p.rel) }, fileName(j), j.Size, j.ModTime)
-	body.Ready = func(context.Context) error { return ready() }
+	body := upload.OpenedFileBody(r.open, fileName(j), j.Size, j.ModTime)
+	body.Ready = func(context.Context) error { return r.ready() }
 	tr := a.track.start(j)
 	defer a.track.done(j.ID)
 	sent := a.now()
-	_, err = a.up.Post(ctx, form, body, tr.set)
+	_, err := a.up.Post(ctx, form, body, tr.set)
 	var ue *upload.Error
 	switch {
 	case err == nil:
@@ -415,8 +502,8 @@ func (a *Agent) upload(ctx context.Context, j *store.Job, ready func() error) er
 	case errors.Is(err, tree.ErrNotRegular):
 		return skipped{"not a regular file"}
 	case errors.Is(err, upload.ErrChanged):
-		fi, _ := tree.Lstat(p.root, p.rel)
-		a.changed(j, fi)
+		fi, _ := r.stat()
+		a.changed(r, fi)
 		return skipped{"file changed while it was being uploaded; the new version is queued"}
 	case errors.As(err, &ue) && ue.Kind == upload.Represign:
 		// The form is no good any more: drop it and ask for a new one, at
@@ -447,58 +534,35 @@ func (a *Agent) upload(ctx context.Context, j *store.Job, ready func() error) er
 	return nil
 }
 
-// finish applies the source's after_upload action: Uploaded -> Done. On
-// an error the job stays Uploaded and the action is retried.
-func (a *Agent) finish(j *store.Job) error {
-	if err := a.afterUpload(j); err != nil {
-		return fmt.Errorf("after upload: %w", err)
-	}
-	j.State = store.Done
-	return nil
-}
-
-// afterUpload keeps, deletes or moves the uploaded file. A file that
-// changed since it was found is never deleted or moved: its new version is
-// queued instead.
-func (a *Agent) afterUpload(j *store.Job) error {
-	p, err := a.place(j)
-	if err != nil {
-		return nil // nothing left to act on
-	}
-	fi, err := tree.Lstat(p.root, p.rel)
+// finish applies the source's after_upload action: Uploaded -> Done. A
+// file that changed since it was found is never deleted or moved: its new
+// version is queued instead. On an error the job stays Uploaded and the
+// action is retried.
+func (a *Agent) finish(ctx context.Context, r *jobRun) error {
+	fi, err := r.stat()
 	switch {
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, tree.ErrLink):
-		return nil // gone, or no longer ours to touch
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, tree.ErrLink), errors.As(err, new(parked)):
+		// gone, or no longer ours to touch
 	case err != nil:
-		return err
+		return fmt.Errorf("after upload: %w", err)
 	case !fi.Mode().IsRegular():
-		return nil
-	case !sameVersion(j, fi):
-		a.changed(j, fi)
-		return nil
-	}
-	src := a.sources[j.Source]
-	switch {
-	case src == nil: // pushed files are kept
-	case src.cfg.AfterUpload == "delete":
-		return tree.Remove(p.root, p.rel)
-	case src.cfg.MoveDir() != "":
-		dst, err := tree.Move(p.root, p.rel, src.cfg.MoveDir())
-		if err == nil && dst != filepath.Join(src.cfg.MoveDir(), filepath.FromSlash(p.rel)) {
-			a.log.Info("moved under another name: one by that name is there already", "file", j.Path, "to", dst)
+	case !sameVersion(r.j, fi):
+		a.changed(r, fi)
+	default:
+		if err := r.src.Finish(ctx, r.j); err != nil {
+			return fmt.Errorf("after upload: %w", err)
 		}
-		return err
 	}
+	r.j.State = store.Done
 	return nil
 }
 
-// failed records in j why a step did not complete and when to try again;
-// the caller commits it.
 func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 	var (
 		pk parked
 		sk skipped
 		fe fileError
+		or orphaned
 		ve *vela.Error
 		ue *upload.Error
 	)
@@ -512,6 +576,13 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 	case errors.As(err, &sk):
 		j.State, j.Reason = store.Skipped, sk.reason
 		a.log.Info("skipped", "job", j.ID, "file", j.Path, "reason", sk.reason)
+	case errors.As(err, &or):
+		// Kept, not parked: the source may come back with the next
+		// configuration. Checked again now and then.
+		j.NextAttempt = a.now().Add(orphanRecheck)
+		j.LastError = or.Error()
+		a.orphanLog.Warn(a.log, "jobs wait for a source that is no longer configured; kept queued", "source", j.Source, "file", j.Path)
+		a.track.event(j, or.Error())
 	case errors.As(err, &fe) && j.Attempts+1 >= maxFileAttempts:
 		j.Attempts++
 		j.State, j.Reason = store.Parked, fmt.Sprintf("cannot read the file (%d tries): %v", j.Attempts, fe.err)
@@ -523,13 +594,13 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 		a.track.event(j, "parked: "+ve.Error())
 	case errors.As(err, &ve) && ve.Action == vela.PauseCalls:
 		if a.gates.set(GateCalls, ve.Error()) {
-			a.log.Warn("call uploads paused: the organisation's minute allocation is used up; the queue is kept and checked again every "+a.cfg.API.AllocationRecheck.D().String(), "err", ve)
+			a.log.Warn("call uploads paused: the organisation's minute allocation is used up; the queue is kept and checked again every "+a.config().API.AllocationRecheck.D().String(), "err", ve)
 			a.track.event(j, "paused: "+ve.Error())
 		}
 	case errors.Is(err, errCommit):
 		// This machine's disk, not the job: health logs it and holds new
 		// work; the job goes on from its last commit.
-		j.NextAttempt = a.now().Add(a.cfg.Upload.RetryMin.D())
+		j.NextAttempt = a.now().Add(a.config().Upload.RetryMin.D())
 	case errors.As(err, &ve) && ve.Action == vela.PauseAll:
 		if a.gates.set(GateAll, ve.Error()) {
 			a.log.Error("all uploads paused", "err", ve)
@@ -538,7 +609,8 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 	default:
 		j.Attempts++
 		j.LastError = err.Error()
-		wait := backoff(j.Attempts, a.cfg.Upload.RetryMin.D(), a.cfg.Upload.RetryMax.D())
+		up := a.config().Upload
+		wait := backoff(j.Attempts, up.RetryMin.D(), up.RetryMax.D())
 		if errors.As(err, &ve) && ve.RetryAfter > wait {
 			wait = ve.RetryAfter
 		}

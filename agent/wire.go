@@ -47,17 +47,20 @@ func VelaConfig(cfg *config.Config, log *slog.Logger) vela.Config {
 	}
 }
 
-// Limiter is the upload bandwidth limiter the configuration asks for.
+// Limiter is the upload bandwidth limiter the configuration asks for. It
+// is never nil, so that a reload can set a limit where there was none.
 func Limiter(cfg *config.Config) *upload.Limiter {
-	var windows []upload.Window
+	return upload.NewLimiter(int64(cfg.Upload.BandwidthLimit), windows(cfg), cfg.Location())
+}
+
+// windows is the configuration's bandwidth schedule.
+func windows(cfg *config.Config) []upload.Window {
+	var ws []upload.Window
 	for _, w := range cfg.Upload.Schedule {
 		from, to := w.Span()
-		windows = append(windows, upload.Window{Days: w.Weekdays(), From: from, To: to, Limit: int64(w.Limit)})
+		ws = append(ws, upload.Window{Days: w.Weekdays(), From: from, To: to, Limit: int64(w.Limit)})
 	}
-	if len(windows) == 0 && cfg.Upload.BandwidthLimit == 0 {
-		return nil
-	}
-	return upload.NewLimiter(int64(cfg.Upload.BandwidthLimit), windows, cfg.Location())
+	return ws
 }
 
 // Open builds an agent from a configuration: it opens the state file, and
@@ -74,14 +77,16 @@ func Open(cfg *config.Config, log *slog.Logger, noWatch bool) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	lim := Limiter(cfg)
 	a, err := New(Options{
 		Config: cfg,
 		Store:  st,
 		API:    client,
 		Uploader: &upload.Uploader{
-			Limiter:      Limiter(cfg),
+			Limiter:      lim,
 			StallTimeout: cfg.Upload.StallTimeout.D(),
 		},
+		Limiter: lim,
 		Logger:  log,
 		NoWatch: noWatch,
 	})

@@ -204,6 +204,16 @@ func (l Log) SlogLevel() slog.Level {
 	return lv
 }
 
+// Source returns the source of that name.
+func (c *Config) Source(name string) (Source, bool) {
+	for _, s := range c.Sources {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Source{}, false
+}
+
 // Location returns the time zone of Metadata.Timezone, Africa/Johannesburg
 // when it is empty, or UTC when it does not load (which Load prevents).
 func (c *Config) Location() *time.Location {

@@ -20,15 +20,15 @@ type Window struct {
 // form fields. Its methods may be called concurrently; a nil *Limiter is
 // unlimited.
 type Limiter struct {
+	loc  *time.Location
+	now  func() time.Time // the schedule's clock, replaced in tests
+	rate *rate.Limiter    // burst maxChunk; its limit is set while limit > 0
+
+	mu       sync.Mutex // guards the fields below
 	def      int64
 	schedule []Window
-	loc      *time.Location
-	now      func() time.Time // the schedule's clock, replaced in tests
-	rate     *rate.Limiter    // burst maxChunk; its limit is set while limit > 0
-
-	mu      sync.Mutex // guards limit and checked
-	limit   int64      // bytes/s now, 0 = unlimited
-	checked time.Time  // when limit was last evaluated; zero = never
+	limit    int64     // bytes/s now, 0 = unlimited
+	checked  time.Time // when limit was last evaluated; zero = never
 }
 
 // Limits of the waits for bandwidth.
@@ -55,6 +55,16 @@ func NewLimiter(defaultLimit int64, schedule []Window, loc *time.Location) *Limi
 		now:      time.Now,
 		rate:     rate.NewLimiter(rate.Inf, maxChunk),
 	}
+}
+
+// Set replaces the default limit and the schedule, as NewLimiter takes
+// them. Uploads in progress follow the new limit from their next chunk.
+func (l *Limiter) Set(defaultLimit int64, schedule []Window) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.def = max(defaultLimit, 0)
+	l.schedule = append([]Window(nil), schedule...)
+	l.checked = time.Time{}
 }
 
 // Current returns the limit now in bytes/s, 0 for unlimited.
@@ -94,7 +104,7 @@ func (l *Limiter) take(ctx context.Context, n int) (int, error) {
 	return n, nil
 }
 
-// limitAt returns the limit that the schedule sets at t.
+// limitAt returns the limit that the schedule sets at t. l.mu is held.
 func (l *Limiter) limitAt(t time.Time) int64 {
 	t = t.In(l.loc)
 	y, m, d := t.Date()
