@@ -26,7 +26,7 @@ var Version = "dev"
 
 // API is what the agent needs of the Vela API.
 type API interface {
-	Presign(ctx context.Context, fileName string, meta map[string]any) (*upload.Form, error)
+	Presign(ctx context.Context, fileName string, meta map[string]any) (*vela.Presign, error)
 	Organisation(ctx context.Context) (*vela.Organisation, error)
 }
 
@@ -116,6 +116,8 @@ func New(o Options) (*Agent, error) {
 	up := o.Config.Upload
 	a.apiPace = newPacer(up.RetryMin.D(), up.RetryMax.D(), a.now)
 	a.upPace = newPacer(up.RetryMin.D(), up.RetryMax.D(), a.now)
+	a.api = pacedAPI{API: o.API, p: a.apiPace}
+	a.up = pacedUploader{Uploader: o.Uploader, p: a.upPace}
 	g, err := loadGates(o.Store, log, a.now)
 	if err != nil {
 		return nil, err

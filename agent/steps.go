@@ -161,6 +161,7 @@ func (r *jobRun) ready() error { return r.c.wait() }
 // released.
 func (a *Agent) process(ctx context.Context, j *store.Job) {
 	defer a.wake.Broadcast()
+	ctx = withJob(ctx, j.ID)
 	r, err := a.newRun(j)
 	c := r.c
 	if err != nil {
@@ -427,25 +428,16 @@ func fileName(j *store.Job) string { return path.Base(j.Path) }
 // (Vela logs the call and checks the allocation each time).
 func (a *Agent) presign(ctx context.Context, r *jobRun) error {
 	j := r.j
-	if until := a.apiPace.Hold(); !until.IsZero() {
-		return held{until}
-	}
 	var m map[string]any
 	if len(j.Meta) > 0 {
 		if err := json.Unmarshal(j.Meta, &m); err != nil {
 			return parked{fmt.Sprintf("stored metadata is unreadable: %v", err)}
 		}
 	}
-	sent := a.now()
 	form, err := a.api.Presign(ctx, fileName(j), m)
 	if err != nil {
-		var ve *vela.Error
-		if errors.As(err, &ve) && ve.Action == vela.Retry && ctx.Err() == nil {
-			a.apiPace.Failed(j.ID, sent, ve.RetryAfter)
-		}
 		return err
 	}
-	a.apiPace.Succeeded(sent)
 	exp := form.Expires
 	if !exp.IsZero() && exp.Sub(a.now()) < presignMargin {
 		// Brand new yet about to expire by our clock: the clock is off or
@@ -476,9 +468,6 @@ func (a *Agent) upload(ctx context.Context, r *jobRun) error {
 		j.Presign, j.State = nil, store.Ready
 		return nil
 	}
-	if until := a.upPace.Hold(); !until.IsZero() {
-		return held{until}
-	}
 	form := &upload.Form{URL: ps.URL, Expires: ps.Expires, Fields: make([]upload.Field, len(ps.Fields))}
 	for i, f := range ps.Fields {
 		form.Fields[i] = upload.Field{Name: f.Name, Value: f.Value}
@@ -490,7 +479,6 @@ func (a *Agent) upload(ctx context.Context, r *jobRun) error {
 	body.Ready = func(context.Context) error { return r.ready() }
 	tr := a.track.start(j)
 	defer a.track.done(j.ID)
-	sent := a.now()
 	_, err := a.up.Post(ctx, form, body, tr.set)
 	var ue *upload.Error
 	switch {
@@ -520,14 +508,10 @@ func (a *Agent) upload(ctx context.Context, r *jobRun) error {
 	case errors.Is(err, errCommit):
 		return err // this machine's disk; health says so
 	case ue != nil && ue.Local:
-		return fileError{err} // this file alone: never the remote's hold
-	default:
-		if ue != nil && ctx.Err() == nil {
-			a.upPace.Failed(j.ID, sent, ue.RetryAfter)
-		}
+		return fileError{err} // this file alone
+	case err != nil:
 		return err
 	}
-	a.upPace.Succeeded(sent)
 	a.track.uploaded(j.Size)
 	j.State, j.Presign = store.Uploaded, nil
 	j.Attempts, j.LastError = 0, ""
@@ -557,6 +541,8 @@ func (a *Agent) finish(ctx context.Context, r *jobRun) error {
 	return nil
 }
 
+// failed records in j why a step did not complete and when to try again;
+// the caller commits it.
 func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 	var (
 		pk parked
@@ -564,7 +550,6 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 		fe fileError
 		or orphaned
 		ve *vela.Error
-		ue *upload.Error
 	)
 	switch {
 	case ctx.Err() != nil:
@@ -610,13 +595,7 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 		j.Attempts++
 		j.LastError = err.Error()
 		up := a.config().Upload
-		wait := backoff(j.Attempts, up.RetryMin.D(), up.RetryMax.D())
-		if errors.As(err, &ve) && ve.RetryAfter > wait {
-			wait = ve.RetryAfter
-		}
-		if errors.As(err, &ue) && ue.RetryAfter > wait {
-			wait = ue.RetryAfter
-		}
+		wait := retryWait(j.Attempts, up.RetryMin.D(), up.RetryMax.D(), err)
 		j.NextAttempt = a.now().Add(wait)
 		a.log.Warn("will retry", "job", j.ID, "file", j.Path, "attempt", j.Attempts, "in", wait.Round(time.Millisecond), "err", err)
 		a.track.event(j, err.Error())

@@ -15,15 +15,15 @@ import (
 // Its message names the file and the host, never the URL's query or the
 // form's values: the policy, signature and security token are secrets.
 type Error struct {
-	Name       string        // the Body's Name (the filename parameter sent is this name made safe)
-	Host       string        // the host of the form's URL
-	Status     int           // 0 for transport errors
-	Code       string        // S3 XML <Code>, e.g. AccessDenied, EntityTooLarge, SlowDown
-	Message    string        // S3 XML <Message>, or the start of a body that is not S3 XML
-	RequestID  string        // S3 XML <RequestId> or the x-amz-request-id header, for the storage provider's support
-	RetryAfter time.Duration // from Retry-After (seconds or HTTP date, at most a day), 0 if none
-	Kind       Kind
-	Err        error // underlying transport or file error, if any
+	Name      string        // the Body's Name (the filename parameter sent is this name made safe)
+	Host      string        // the host of the form's URL
+	Status    int           // 0 for transport errors
+	Code      string        // S3 XML <Code>, e.g. AccessDenied, EntityTooLarge, SlowDown
+	Message   string        // S3 XML <Message>, or the start of a body that is not S3 XML
+	RequestID string        // S3 XML <RequestId> or the x-amz-request-id header, for the storage provider's support
+	Wait      time.Duration // from Retry-After (seconds or HTTP date, at most a day), 0 if none
+	Kind      Kind
+	Err       error // underlying transport or file error, if any
 
 	// Local is set when the failure was on this machine, not at the
 	// remote: the file could not be opened or read (permission denied,
@@ -69,6 +69,9 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// RetryAfter returns the server's Retry-After, 0 if it gave none.
+func (e *Error) RetryAfter() time.Duration { return e.Wait }
+
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
@@ -81,7 +84,7 @@ const (
 	// mid-body, every other transport failure, and files that could not be
 	// opened or read for a reason other than ErrChanged or not existing,
 	// and a failed Body.Ready (those two have Local set: back off this
-	// file only). Honour RetryAfter when it is set.
+	// file only). Honour Wait (RetryAfter) when it is set.
 	Retry Kind = iota
 
 	// Represign: the form is no good any more; ask for a new one. The
@@ -189,27 +192,4 @@ func clean(s string, limit int) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// maxRetryAfter caps a server's Retry-After, so that a broken proxy cannot
-// hold the queue for months.
-const maxRetryAfter = 24 * time.Hour
-
-// retryAfter parses a Retry-After header, in seconds or as an HTTP date, as a
-// wait from now. It returns 0 for none, a bad value or a time in the past.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	var d time.Duration
-	if s, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if s > int64(maxRetryAfter/time.Second) {
-			return maxRetryAfter
-		}
-		d = time.Duration(s) * time.Second
-	} else if t, err := http.ParseTime(h); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
 }

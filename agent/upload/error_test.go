@@ -3,7 +3,6 @@ package upload
 import (
 	"encoding/xml"
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -49,35 +48,6 @@ func TestClassify(t *testing.T) {
 	for _, tt := range tests {
 		if got := classify(tt.status, tt.code, tt.message); got != tt.want {
 			t.Errorf("classify(%d, %q, %q) = %v, want %v", tt.status, tt.code, tt.message, got, tt.want)
-		}
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2025, 1, 15, 10, 0, 0, 0, time.UTC)
-	tests := []struct {
-		header string
-		want   time.Duration
-	}{
-		{"", 0},
-		{"0", 0},
-		{"7", 7 * time.Second},
-		{" 120 ", 2 * time.Minute},
-		{"-5", 0},
-		{"soon", 0},
-		{"1.5", 0},
-		{"99999999999999999", maxRetryAfter},
-		{"999999999999999999999999", 0},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{"Wed, 15 Jan 2025 10:00:30 GMT", 30 * time.Second},
-		{"Wednesday, 15-Jan-25 10:01:00 GMT", time.Minute},
-		{"Wed Jan 15 10:00:05 2025", 5 * time.Second},
-		{now.Add(-time.Hour).Format(http.TimeFormat), 0},
-		{now.Add(400 * 24 * time.Hour).Format(http.TimeFormat), maxRetryAfter},
-	}
-	for _, tt := range tests {
-		if got := retryAfter(tt.header, now); got != tt.want {
-			t.Errorf("retryAfter(%q) = %v, want %v", tt.header, got, tt.want)
 		}
 	}
 }

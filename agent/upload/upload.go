@@ -18,6 +18,8 @@
 package upload
 
 import (
+	"github.com/vela-agent/vela-agent/agent/retryafter"
+
 	"context"
 	"encoding/xml"
 	"errors"
@@ -220,7 +222,7 @@ func responseError(resp *http.Response, body []byte, name, host string, now time
 	if e.RequestID == "" {
 		e.RequestID = clean(resp.Header.Get("X-Amz-Request-Id"), maxToken)
 	}
-	e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
+	e.Wait = retryafter.Parse(resp.Header.Get("Retry-After"), now)
 	e.Kind = classify(e.Status, e.Code, e.Message)
 	return e
 }

@@ -355,7 +355,7 @@ func TestPostResponses(t *testing.T) {
 		fields  []Field
 		respond func(http.ResponseWriter, *http.Request)
 		want    *Result
-		wantErr *Error // compared on Status, Code, Message, RequestID, RetryAfter, Kind
+		wantErr *Error // compared on Status, Code, Message, RequestID, Wait, Kind
 	}{
 		{
 			name:    "204 with headers",
@@ -417,12 +417,12 @@ func TestPostResponses(t *testing.T) {
 		{
 			name:    "slow down with Retry-After seconds",
 			respond: answer(503, map[string]string{"Retry-After": "7"}, xmlError("SlowDown", "Please reduce your request rate.")),
-			wantErr: &Error{Status: 503, Code: "SlowDown", Message: "Please reduce your request rate.", RequestID: "4442587FB7D0A2F9", RetryAfter: 7 * time.Second, Kind: Retry},
+			wantErr: &Error{Status: 503, Code: "SlowDown", Message: "Please reduce your request rate.", RequestID: "4442587FB7D0A2F9", Wait: 7 * time.Second, Kind: Retry},
 		},
 		{
 			name:    "429 with Retry-After date",
 			respond: answer(429, map[string]string{"Retry-After": now.Add(90 * time.Second).Format(http.TimeFormat), "X-Amz-Request-Id": "R1"}, ""),
-			wantErr: &Error{Status: 429, RequestID: "R1", RetryAfter: 90 * time.Second, Kind: Retry},
+			wantErr: &Error{Status: 429, RequestID: "R1", Wait: 90 * time.Second, Kind: Retry},
 		},
 		{
 			name:    "request timeout",
@@ -468,7 +468,7 @@ func TestPostResponses(t *testing.T) {
 			}
 			w := tt.wantErr
 			if e.Status != w.Status || e.Code != w.Code || e.Message != w.Message || e.RequestID != w.RequestID ||
-				e.RetryAfter != w.RetryAfter || e.Kind != w.Kind {
+				e.Wait != w.Wait || e.Kind != w.Kind {
 				t.Errorf("got  %+v\nwant %+v", *e, *w)
 			}
 			checkMessage(t, err, f)

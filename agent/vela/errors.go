@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -14,13 +13,13 @@ import (
 
 // Error is a failed API call, classified for the caller.
 type Error struct {
-	Op         string        // what was being done: "presign call_001.wav", "organisation", "refresh token", "login"
-	Status     int           // the HTTP status; 0 when no reply came
-	Message    string        // the API's message, if it gave one; never a secret
-	Action     Action        // what the caller should do about it
-	RetryAfter time.Duration // the server's Retry-After, for Retry; 0 when it gave none
-	Fix        string        // what an administrator should do, when known ("run `vela-agent login` ...")
-	Err        error         // the underlying error: transport failures, unreadable replies
+	Op      string        // what was being done: "presign call_001.wav", "organisation", "refresh token", "login"
+	Status  int           // the HTTP status; 0 when no reply came
+	Message string        // the API's message, if it gave one; never a secret
+	Action  Action        // what the caller should do about it
+	Wait    time.Duration // the server's Retry-After, for Retry; 0 when it gave none
+	Fix     string        // what an administrator should do, when known ("run `vela-agent login` ...")
+	Err     error         // the underlying error: transport failures, unreadable replies
 }
 
 // Action is what the caller should do about an Error.
@@ -28,7 +27,7 @@ type Action int
 
 const (
 	// Retry: 5xx, 429, timeouts, network errors, unreadable replies. Back
-	// off (at least RetryAfter) and try again.
+	// off (at least Wait) and try again.
 	Retry Action = iota
 	// Park: this request's content is wrong (a 400 validation message,
 	// Missing fileName, any other 4xx of a call). Park the job with the
@@ -86,6 +85,9 @@ func (e *Error) Error() string {
 
 // Unwrap returns the underlying error, if any.
 func (e *Error) Unwrap() error { return e.Err }
+
+// RetryAfter returns the server's Retry-After, 0 if it gave none.
+func (e *Error) RetryAfter() time.Duration { return e.Wait }
 
 // Fixes named by errors. Config keys are those of the agent's YAML file.
 const (
@@ -154,26 +156,6 @@ func orgHint(org string) string {
 // contains reports whether s contains substr, ignoring case.
 func contains(s, substr string) bool {
 	return strings.Contains(strings.ToLower(s), substr)
-}
-
-// retryAfter parses a Retry-After header: delay seconds or an HTTP date.
-// It returns 0 when there is none or it cannot be read.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		// Beyond a year it is nonsense; cap rather than overflow.
-		return time.Duration(min(n, 365*24*60*60)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // maxMessageRunes bounds an Error's Message.

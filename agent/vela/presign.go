@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/vela-agent/vela-agent/agent/upload"
 )
 
 // Presign asks for a presigned POST for one recording: POST Paths.Presign
@@ -27,8 +25,20 @@ import (
 //
 // The form's Fields are every field of the reply, unchanged and in the
 // reply's order. Expires comes from the "expiration" of the policy field if
+// Field is one form field of a presigned POST.
+type Field struct{ Name, Value string }
+
+// Presign is the API's answer to a presign request: the URL to POST the
+// file to and every form field to send with it, unchanged and in the
+// API's order, and when the form's policy expires (zero if unknown).
+type Presign struct {
+	URL     string
+	Fields  []Field
+	Expires time.Time
+}
+
 // there is one, else it is zero.
-func (c *Client) Presign(ctx context.Context, fileName string, meta map[string]any) (*upload.Form, error) {
+func (c *Client) Presign(ctx context.Context, fileName string, meta map[string]any) (*Presign, error) {
 	op := "presign " + fileName
 	if fileName == "" {
 		return nil, &Error{Op: "presign", Action: Park, Err: errors.New("no file name")}
@@ -85,7 +95,7 @@ func (c *Client) presignBody(fileName string, meta map[string]any) (body []byte,
 
 // parsePresign reads a presign reply, {"url": "...", "fields": {...}}.
 // Errors never quote the reply: its fields may hold a session token.
-func parsePresign(body []byte) (*upload.Form, error) {
+func parsePresign(body []byte) (*Presign, error) {
 	var r struct {
 		URL    *string         `json:"url"`
 		Fields json.RawMessage `json:"fields"`
@@ -107,13 +117,13 @@ func parsePresign(body []byte) (*upload.Form, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &upload.Form{URL: *r.URL, Fields: fields, Expires: policyExpiry(fields)}, nil
+	return &Presign{URL: *r.URL, Fields: fields, Expires: policyExpiry(fields)}, nil
 }
 
 // orderedFields decodes the JSON object raw into fields in the object's
 // order, every name and value unchanged. Numbers and booleans are kept as
 // their JSON text; null, objects and arrays are refused.
-func orderedFields(raw json.RawMessage) ([]upload.Field, error) {
+func orderedFields(raw json.RawMessage) ([]Field, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, errors.New("reply has no fields")
 	}
@@ -122,7 +132,7 @@ func orderedFields(raw json.RawMessage) ([]upload.Field, error) {
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, errors.New("reply's fields are not an object")
 	}
-	fields := []upload.Field{}
+	fields := []Field{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -146,7 +156,7 @@ func orderedFields(raw json.RawMessage) ([]upload.Field, error) {
 		default:
 			return nil, fmt.Errorf("field %q is not a string", name)
 		}
-		fields = append(fields, upload.Field{Name: name, Value: value})
+		fields = append(fields, Field{Name: name, Value: value})
 	}
 	return fields, nil
 }
@@ -154,7 +164,7 @@ func orderedFields(raw json.RawMessage) ([]upload.Field, error) {
 // policyExpiry returns the "expiration" of the base64 JSON policy among
 // fields (named "policy" in any case), or zero if there is none or it
 // cannot be read.
-func policyExpiry(fields []upload.Field) time.Time {
+func policyExpiry(fields []Field) time.Time {
 	for _, f := range fields {
 		if !strings.EqualFold(f.Name, "policy") {
 			continue

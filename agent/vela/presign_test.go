@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vela-agent/vela-agent/agent/upload"
 )
 
 func TestPresignRequest(t *testing.T) {
@@ -141,7 +139,7 @@ func TestPresignForm(t *testing.T) {
 			policy = fl.Value
 		}
 	}
-	want := &upload.Form{
+	want := &Presign{
 		URL: "https://bucket.s3.amazonaws.com/",
 		Fields: fields(
 			"key", "uploads/1234/call_001.wav",
@@ -165,7 +163,7 @@ func TestParsePresign(t *testing.T) {
 	tests := []struct {
 		name    string
 		body    string
-		fields  []upload.Field
+		fields  []Field
 		expires time.Time
 		wantErr string
 	}{
@@ -302,8 +300,8 @@ func TestPresignErrors(t *testing.T) {
 			if tt.message != "" && e.Message != tt.message {
 				t.Errorf("message %q, want %q", e.Message, tt.message)
 			}
-			if e.RetryAfter != tt.retryAfter {
-				t.Errorf("retry after %v, want %v", e.RetryAfter, tt.retryAfter)
+			if e.Wait != tt.retryAfter {
+				t.Errorf("retry after %v, want %v", e.Wait, tt.retryAfter)
 			}
 			if e.Op != "presign call_001.wav" {
 				t.Errorf("op %q", e.Op)
@@ -402,10 +400,10 @@ func TestPresignTransportErrors(t *testing.T) {
 }
 
 // fields makes form fields of names and values in turn.
-func fields(nameValue ...string) []upload.Field {
-	fs := []upload.Field{}
+func fields(nameValue ...string) []Field {
+	fs := []Field{}
 	for i := 0; i+1 < len(nameValue); i += 2 {
-		fs = append(fs, upload.Field{Name: nameValue[i], Value: nameValue[i+1]})
+		fs = append(fs, Field{Name: nameValue[i], Value: nameValue[i+1]})
 	}
 	return fs
 }

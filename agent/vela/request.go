@@ -1,6 +1,8 @@
 package vela
 
 import (
+	"github.com/vela-agent/vela-agent/agent/retryafter"
+
 	"bytes"
 	"context"
 	"errors"
@@ -129,7 +131,7 @@ func (t *transport) send(ctx context.Context, r request, token string) (reply, e
 		}
 	}
 	if e.Action == Retry {
-		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), t.now())
+		e.Wait = retryafter.Parse(resp.Header.Get("Retry-After"), t.now())
 	}
 	t.log.DebugContext(parent, "vela API call failed", "op", r.op, "status", e.Status,
 		"action", e.Action, "duration", t.now().Sub(start))
