@@ -96,6 +96,7 @@ type run struct {
 	gen     uint32
 	failed  map[string]string // relative folders the current scan could not read -> why
 	batch   []File
+	seen    int                 // files the current full scan saw that the filters let through
 	warned  map[string]struct{} // keys of problems already logged at warn level
 	// skipped remembers the entries that are not offered because they are
 	// not regular files (links, FIFOs, sockets, devices), so that each is
@@ -170,6 +171,7 @@ func (w *Local) Run(ctx context.Context, out chan<- []File) error {
 		r.dirtyT.Stop()
 		r.closeEvents()
 		w.setUnreadable("")
+		w.stats.unreadable.Store(0)
 	}()
 	if w.opts.Poll {
 		w.setMode(ModePolling, "configured (poll)")
@@ -198,6 +200,7 @@ func (r *run) loop(ctx context.Context) error {
 			err = r.fullScan(ctx)
 		case ev, ok := <-r.events:
 			if ok {
+				r.w.stats.events.Add(1)
 				r.onEvent(ev)
 			} else {
 				r.toPolling("file watcher stopped", "file watcher stopped; polling instead")
@@ -226,6 +229,7 @@ func (r *run) loop(ctx context.Context) error {
 			r.failedChanged = false
 			r.w.setUnreadable(unreadable(r.failed))
 		}
+		r.w.stats.unreadable.Store(int64(len(r.failed)))
 		r.armSettle()
 	}
 }
@@ -305,6 +309,7 @@ func (r *run) closeEvents() {
 func (r *run) toPolling(reason, msg string, args ...any) {
 	r.closeEvents()
 	r.w.setMode(ModePolling, reason)
+	r.w.stats.pollingSwitches.Add(1)
 	r.w.log.Warn(msg, append(args, "poll_every", r.pollEvery)...)
 	r.scanT.Reset(r.pollEvery)
 }
@@ -325,8 +330,10 @@ func (r *run) scanEvery() time.Duration {
 // the tree scanned.
 func (r *run) onWatchError(ctx context.Context, err error) error {
 	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		r.w.stats.overflows.Add(1)
 		r.warn("overflow", "file events overflowed; rescanning (raise fs.inotify.max_queued_events if this repeats)")
 	} else {
+		r.w.stats.watchErrors.Add(1)
 		r.warn("watcherr", "file watcher error; rescanning", "err", err)
 	}
 	r.closeEvents()
@@ -457,6 +464,7 @@ func (r *run) fullScan(ctx context.Context) error {
 	started := time.Now()
 	r.dropGoneWatches()
 	r.gen++
+	r.seen = 0
 	if len(r.failed) > 0 {
 		clear(r.failed)
 		r.failedChanged = true
@@ -466,6 +474,7 @@ func (r *run) fullScan(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.w.stats.scanned(time.Since(started), r.seen)
 	if _, down := r.failed["."]; down {
 		// Keep the memory of sent files: the share may just be offline.
 		// The watches are dead; a returning Root is watched afresh.
@@ -560,6 +569,7 @@ func (r *run) scanDir(ctx context.Context, abs, rel string) error {
 			if err != nil || !info.Mode().IsRegular() {
 				continue // gone or replaced since the listing
 			}
+			r.seen++
 			if r.observe(child, info) {
 				r.offer(child, filepath.Join(abs, name), info)
 				if err := r.sendFull(ctx); err != nil {
@@ -638,6 +648,7 @@ func (r *run) skip(rel, abs, name string, mode fs.FileMode) {
 	h.WriteString(why)
 	k := h.Sum64()
 	if _, seen := r.skipped[k]; !seen {
+		r.w.stats.skipped.Add(1)
 		r.w.log.Debug("not offered", "path", abs, "why", why)
 	}
 	r.skipped[k] = r.gen
@@ -779,6 +790,7 @@ func (r *run) send(ctx context.Context) error {
 	}
 	select {
 	case r.out <- r.batch:
+		r.w.stats.found.Add(uint64(len(r.batch)))
 		r.batch = nil
 		return nil
 	case <-ctx.Done():

@@ -16,7 +16,8 @@
 // sockets and devices are logged at debug level, once each when first seen,
 // with the reason ("symlink: not followed", "not a regular file: fifo").
 // Folders that cannot be read are logged once at warn level and listed by
-// [Local.Problem] until they can.
+// [Local.Problem] until they can. [Local.Stats] counts the watcher's work
+// (scans, events, files handed over) for monitoring.
 package watcher
 
 import (
@@ -123,6 +124,8 @@ type Local struct {
 
 	rescan chan struct{} // capacity 1: a pending full-scan request
 	wake   chan struct{} // capacity 1: forgets is not empty
+
+	stats counters // what Stats reports; written only by Run's goroutine
 
 	mu         sync.Mutex // guards the fields below
 	mode       string

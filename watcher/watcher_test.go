@@ -544,6 +544,9 @@ func TestWatchLimitFallback(t *testing.T) {
 	if n := h.logs.count(slog.LevelWarn, "inotify watch limit"); n != 1 {
 		t.Errorf("%d warnings about the watch limit, want 1", n)
 	}
+	if n := h.w.Stats().PollingSwitches; n != 1 {
+		t.Errorf("Stats().PollingSwitches = %d, want 1", n)
+	}
 }
 
 // TestOverflowRescans overflows the inotify queue while the watcher is
@@ -595,6 +598,9 @@ func TestOverflowRescans(t *testing.T) {
 	h.waitFor("an overflow warning", func([]File) bool { return h.logs.count(slog.LevelWarn, "overflow") > 0 })
 	if n := h.logs.count(slog.LevelWarn, "overflow"); n != 1 {
 		t.Errorf("%d overflow warnings, want 1", n)
+	}
+	if s := h.w.Stats(); s.Overflows == 0 || s.Scans < 2 {
+		t.Errorf("Stats() = %+v; want an overflow counted and the rescan it forced", s)
 	}
 	if mode, reason := h.w.Mode(); mode != ModeEvents {
 		t.Errorf("Mode() = %q (%s), want %q", mode, reason, ModeEvents)

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vela-agent/vela-agent/agent"
-	"github.com/vela-agent/vela-agent/agent/vela"
 )
 
 func loginCmd(g *globals) *cobra.Command {
@@ -54,7 +53,7 @@ so run this once per installation, not on every start.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			s, err := vela.Login(ctx, agent.VelaConfig(cfg, nil), email, password)
+			s, err := agent.Login(ctx, cfg, email, password)
 			if err != nil {
 				return err
 			}

@@ -14,7 +14,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vela-agent/vela-agent/agent"
-	"github.com/vela-agent/vela-agent/store"
 )
 
 func pushCmd(g *globals) *cobra.Command {
@@ -61,13 +60,13 @@ service must be stopped: one process owns the queue at a time.`,
 // finished collects the jobs the workers released in a final state.
 type finished struct {
 	mu   sync.Mutex
-	jobs []store.Job
+	jobs []agent.Job
 	more chan struct{} // holds a token while jobs has news
 }
 
 func newFinished() *finished { return &finished{more: make(chan struct{}, 1)} }
 
-func (f *finished) add(j store.Job) {
+func (f *finished) add(j agent.Job) {
 	if j.State.Active() {
 		return
 	}
@@ -80,7 +79,7 @@ func (f *finished) add(j store.Job) {
 	}
 }
 
-func (f *finished) take() []store.Job {
+func (f *finished) take() []agent.Job {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	jobs := f.jobs
@@ -99,12 +98,12 @@ func watchPush(ctx context.Context, a *agent.Agent, pushed []agent.Pushed, fin *
 			fmt.Fprintf(os.Stderr, "%s: already uploaded\n", esc(p.Path))
 			continue
 		}
-		j, err := a.Store().Get(p.Job)
+		j, err := a.Job(p.Job)
 		switch {
 		case err != nil:
 			fmt.Fprintf(os.Stderr, "%s: %s\n", esc(p.Path), esc(err.Error()))
 			failed++
-		case j.State == store.Done:
+		case j.State == agent.StateDone:
 			fmt.Fprintf(os.Stderr, "%s: already uploaded\n", esc(p.Path))
 		case !j.State.Active():
 			fmt.Fprintf(os.Stderr, "%s: not uploaded earlier (%s: %s); see `vela-agent queue retry %d`\n", esc(p.Path), j.State, esc(j.Reason), j.ID)
@@ -132,9 +131,9 @@ func watchPush(ctx context.Context, a *agent.Agent, pushed []agent.Pushed, fin *
 			delete(pending, j.ID)
 			msg := "uploaded"
 			switch j.State {
-			case store.Parked:
+			case agent.StateParked:
 				msg, failed = "NOT uploaded: "+j.Reason, failed+1
-			case store.Skipped:
+			case agent.StateSkipped:
 				msg, failed = "skipped: "+j.Reason, failed+1
 			}
 			if bar := bars[j.ID]; bar != nil {

@@ -10,8 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vela-agent/vela-agent/agent"
-	"github.com/vela-agent/vela-agent/agent/config"
-	"github.com/vela-agent/vela-agent/store"
 )
 
 func queueCmd(g *globals) *cobra.Command {
@@ -26,16 +24,16 @@ func queueCmd(g *globals) *cobra.Command {
 		Short: "List jobs, oldest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var want store.State
+			var want agent.State
 			if state != "" {
-				s, err := store.ParseState(state)
+				s, err := agent.ParseState(state)
 				if err != nil {
 					return err
 				}
 				want = s
 			}
-			return withStore(g, true, func(s *store.Store) error {
-				jobs, err := s.List(want, 0, limit)
+			return withQueue(g, true, func(q *agent.Queue) error {
+				jobs, err := q.List(want, 0, limit)
 				if err != nil {
 					return err
 				}
@@ -61,13 +59,13 @@ func queueCmd(g *globals) *cobra.Command {
 		Short: "Queue parked or skipped jobs again",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(g, false, func(s *store.Store) error {
+			return withQueue(g, false, func(q *agent.Queue) error {
 				for _, a := range args {
 					id, err := strconv.ParseUint(a, 10, 64)
 					if err != nil {
 						return fmt.Errorf("job id %q is not a number", a)
 					}
-					if err := s.Requeue(id); err != nil {
+					if err := q.Retry(id); err != nil {
 						return fmt.Errorf("retry job %d: %w", id, err)
 					}
 					fmt.Printf("job %d queued again\n", id)
@@ -80,20 +78,16 @@ func queueCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// withStore opens the state file for a command that needs it directly.
-func withStore(g *globals, readOnly bool, f func(*store.Store) error) error {
+// withQueue opens the state file for a command that needs it directly.
+func withQueue(g *globals, readOnly bool, f func(*agent.Queue) error) error {
 	cfg, err := g.load()
 	if err != nil {
 		return err
 	}
-	return openStore(cfg, readOnly, f)
-}
-
-func openStore(cfg *config.Config, readOnly bool, f func(*store.Store) error) error {
-	s, err := store.Open(agent.StateFile(cfg), store.Options{ReadOnly: readOnly, Timeout: time.Second})
+	q, err := agent.OpenQueue(agent.StateFile(cfg), agent.QueueOptions{ReadOnly: readOnly, Wait: time.Second})
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	return f(s)
+	defer q.Close()
+	return f(q)
 }

@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vela-agent/vela-agent/agent"
 	"github.com/vela-agent/vela-agent/agent/config"
-	"github.com/vela-agent/vela-agent/store"
 )
 
 func stateCmd(g *globals) *cobra.Command {
@@ -46,22 +44,22 @@ agreement with the jobs. Exits 0 if the file is good, 1 if not.`,
 				return err
 			}
 			path := agent.StateFile(cfg)
-			s, err := store.Open(path, store.Options{ReadOnly: true})
+			q, err := agent.OpenQueue(path, agent.QueueOptions{ReadOnly: true})
 			if err != nil {
 				return stateError(g, err)
 			}
-			defer s.Close()
-			warnings, err := s.Verify()
+			defer q.Close()
+			warnings, err := q.Verify()
 			for _, w := range warnings {
 				fmt.Fprintf(os.Stderr, "warning: %s: %s\n", path, w)
 			}
-			if errors.Is(err, store.ErrCorrupt) {
+			if errors.Is(err, agent.ErrCorrupt) {
 				err = fmt.Errorf("%w: run `vela-agent state salvage` to rebuild the indexes and counters from the jobs", err)
 			}
 			if err != nil {
 				return stateError(g, err)
 			}
-			counts, err := s.Counts()
+			counts, err := q.Counts()
 			if err != nil {
 				return err
 			}
@@ -96,7 +94,7 @@ agent takes them as uploaded; push any that is not in Vela.`,
 			if err != nil {
 				return err
 			}
-			rep, err := store.Salvage(agent.StateFile(cfg), out, store.Options{})
+			rep, err := agent.SalvageState(agent.StateFile(cfg), out)
 			if err != nil {
 				return stateError(g, err)
 			}
@@ -111,7 +109,7 @@ agent takes them as uploaded; push any that is not in Vela.`,
 // maxUnknown is how many files of unknown state salvage lists.
 const maxUnknown = 20
 
-func printSalvage(w io.Writer, rep *store.SalvageReport) {
+func printSalvage(w io.Writer, rep *agent.SalvageReport) {
 	if rep.Aside != "" {
 		fmt.Fprintf(w, "salvaged %s; the damaged file is kept as %s\n", rep.To, rep.Aside)
 	} else {
@@ -168,7 +166,7 @@ it holds anything readable. Needs --yes.`,
 				return &exitError{code: 1, msg: fmt.Sprintf("not reset: this moves %s aside and starts a new, empty state file, "+
 					"after which every file in the sources is uploaded again; add --yes to do it", path)}
 			}
-			aside, err := store.Reset(path, store.Options{})
+			aside, err := agent.ResetState(path)
 			if err != nil {
 				return stateError(g, err)
 			}
@@ -193,7 +191,7 @@ func acceptNewState(g *globals) error {
 		return err
 	}
 	path := agent.StateFile(cfg)
-	started, err := store.AcceptNewState(path, store.Options{Timeout: time.Second})
+	started, err := agent.AcceptNewState(path)
 	if err != nil {
 		return stateError(g, err)
 	}
@@ -207,7 +205,7 @@ func acceptNewState(g *globals) error {
 // stateError adds to an error about the state file the configuration that
 // the commands it names need, when it is not the default one.
 func stateError(g *globals, err error) error {
-	if g.config != defaultConfig() && (errors.Is(err, store.ErrDamaged) || errors.Is(err, store.ErrLostState) || errors.Is(err, store.ErrCorrupt)) {
+	if g.config != defaultConfig() && (errors.Is(err, agent.ErrDamaged) || errors.Is(err, agent.ErrLostState) || errors.Is(err, agent.ErrCorrupt)) {
 		return fmt.Errorf("%w (give those commands -c %s)", err, g.config)
 	}
 	return err

@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vela-agent/vela-agent/agent"
-	"github.com/vela-agent/vela-agent/store"
 )
 
 // Exit codes of `vela-agent status`; statusLong documents them.
@@ -95,19 +94,19 @@ func readStatus(ctx context.Context, listen, stateFile string) (st *agent.Status
 			return st, true, nil
 		}
 	}
-	s, err := store.Open(stateFile, store.Options{ReadOnly: true, Timeout: 500 * time.Millisecond})
+	q, err := agent.OpenQueue(stateFile, agent.QueueOptions{ReadOnly: true, Wait: 500 * time.Millisecond})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, &exitError{code: statusNotRunning,
 			msg: fmt.Sprintf("vela-agent has not run with this configuration yet (no state file at %s)", stateFile)}
 	}
-	if errors.Is(err, store.ErrLocked) {
+	if errors.Is(err, agent.ErrLocked) {
 		return nil, false, fmt.Errorf("an agent is running on %s but its status page (status.listen) is off or unreachable", stateFile)
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	defer s.Close()
-	st, err = agent.ReadStatus(s)
+	defer q.Close()
+	st, err = q.Status()
 	return st, false, err
 }
 
@@ -163,7 +162,7 @@ func printStatus(w io.Writer, st *agent.Status, live bool) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, s := range store.States {
+	for _, s := range agent.States() {
 		fmt.Fprintf(tw, "%s\t%d\n", s, st.Counts[s.String()])
 	}
 	tw.Flush()
