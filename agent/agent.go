@@ -80,6 +80,7 @@ type Agent struct {
 	claimLog  limitedLog // claim failures, logged at most once a minute
 	addLog    limitedLog // failures to queue found files, likewise
 	orphanLog limitedLog // jobs whose source is gone, likewise
+	retries   retries    // by cause, for Stats
 	noWatch   bool
 	started   time.Time
 	// released, if set, is told of every job a worker hands back. Set

@@ -49,6 +49,13 @@ func TestFaultBurstDefaultRetrySettings(t *testing.T) {
 		t.Errorf("%d faults never met", left)
 	}
 	h.verify()
+	// The figures a /metrics page will read saw it all.
+	st := h.agent.Stats()
+	if st.Retries[agent.CausePresign] == 0 || st.Retries[agent.CauseUpload] == 0 ||
+		st.Pacers["api"].Failures != 5 || st.Pacers["upload"].Failures != 6 || st.Pacers["upload"].RetryAfterHolds == 0 ||
+		st.Sources["calls"].Scans == 0 || st.Sources["calls"].Found < n {
+		t.Errorf("stats: %+v", st)
+	}
 }
 
 // A file whose presign keeps failing (a 500 for that file only) backs off

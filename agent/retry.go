@@ -53,6 +53,19 @@ type pacer struct {
 	lastFail time.Time // when the last counted failure was recorded
 	lastJob  uint64    // whose failure that was
 	until    time.Time // no call before this
+	stats    PacerStats
+}
+
+// PacerStats are figures of one remote's pacing, for monitoring. The
+// counters only grow.
+type PacerStats struct {
+	Holds           uint64        // holds started by failures: the remote was down
+	RetryAfterHolds uint64        // holds the remote asked for with Retry-After
+	HeldCalls       uint64        // calls that met a hold and waited it out
+	Failures        uint64        // transient failures reported, counted or not
+	Counted         uint64        // of those, the ones that counted as a failed probe
+	HoldTime        time.Duration // the holds' total length as set
+	Holding         bool          // a hold is in force now
 }
 
 func newPacer(min, max time.Duration, now func() time.Time) *pacer {
@@ -67,14 +80,40 @@ func (p *pacer) setBounds(min, max time.Duration) {
 	p.min, p.max = min, max
 }
 
-// Hold reports until when calls must wait; zero if they may go now.
+// Hold reports until when calls must wait; zero if they may go now. A
+// caller that gets a time waits it out: it is counted as a held call.
 func (p *pacer) Hold() time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.now().Before(p.until) {
+		p.stats.HeldCalls++
 		return p.until
 	}
 	return time.Time{}
+}
+
+// Stats returns the pacer's figures.
+func (p *pacer) Stats() PacerStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.stats
+	st.Holding = p.now().Before(p.until)
+	return st
+}
+
+// setUntil starts or extends the hold to t and counts it.
+func (p *pacer) setUntil(now, t time.Time, retryAfter bool) {
+	if retryAfter {
+		p.stats.RetryAfterHolds++
+	} else {
+		p.stats.Holds++
+	}
+	from := now
+	if p.until.After(now) {
+		from = p.until
+	}
+	p.stats.HoldTime += max(t.Sub(from), 0)
+	p.until = t
 }
 
 // Failed records the transient failure of job's request sent at sent, with
@@ -84,19 +123,21 @@ func (p *pacer) Failed(job uint64, sent time.Time, retryAfter time.Duration) tim
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
+	p.stats.Failures++
 	probe := !sent.Before(p.lastFail) && (p.failures == 0 || job != p.lastJob)
 	if probe {
 		p.failures++
+		p.stats.Counted++
 		p.lastFail, p.lastJob = now, job
 	}
 	switch {
 	case retryAfter > 0:
 		// The remote said how long: that is the hold, however many
 		// requests it said it to.
-		p.until = now.Add(min(retryAfter, p.max))
+		p.setUntil(now, now.Add(min(retryAfter, p.max)), true)
 	case probe && p.failures >= 2:
 		if t := now.Add(backoff(p.failures-1, p.min, p.max)); t.After(p.until) {
-			p.until = t
+			p.setUntil(now, t, false)
 		}
 	}
 	return p.until

@@ -28,6 +28,8 @@ type Source interface {
 	Forget(path string)
 	// Status says how the source watches and what an admin must fix.
 	Status() SourceStatus
+	// Stats returns the source's figures for monitoring.
+	Stats() watcher.Stats
 	// Stat describes the job's file as it is now, following no link.
 	Stat(j *store.Job) (fs.FileInfo, error)
 	// Open opens the job's file for reading, following no link.
@@ -104,6 +106,13 @@ func (s *localSource) Status() SourceStatus {
 	return ss
 }
 
+func (s *localSource) Stats() watcher.Stats {
+	if s.w == nil {
+		return watcher.Stats{}
+	}
+	return s.w.Stats()
+}
+
 func (s *localSource) rel(j *store.Job) (string, error) {
 	if !filepath.IsLocal(filepath.FromSlash(j.Path)) {
 		return "", parked{fmt.Sprintf("path %q leaves source %s", j.Path, j.Source)}
@@ -157,6 +166,8 @@ func (pushSource) Run(ctx context.Context, _ chan<- []watcher.File) error {
 func (pushSource) Forget(string) {}
 
 func (pushSource) Status() SourceStatus { return SourceStatus{Name: PushSource} }
+
+func (pushSource) Stats() watcher.Stats { return watcher.Stats{} }
 
 func (pushSource) split(j *store.Job) (dir, base string) {
 	p := filepath.FromSlash(j.Path)

@@ -564,6 +564,7 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 	case errors.As(err, &or):
 		// Kept, not parked: the source may come back with the next
 		// configuration. Checked again now and then.
+		a.retries.count(CauseOrphaned)
 		j.NextAttempt = a.now().Add(orphanRecheck)
 		j.LastError = or.Error()
 		a.orphanLog.Warn(a.log, "jobs wait for a source that is no longer configured; kept queued", "source", j.Source, "file", j.Path)
@@ -585,6 +586,7 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 	case errors.Is(err, errCommit):
 		// This machine's disk, not the job: health logs it and holds new
 		// work; the job goes on from its last commit.
+		a.retries.count(CauseCommit)
 		j.NextAttempt = a.now().Add(a.config().Upload.RetryMin.D())
 	case errors.As(err, &ve) && ve.Action == vela.PauseAll:
 		if a.gates.set(GateAll, ve.Error()) {
@@ -592,6 +594,7 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 			a.track.event(j, "paused: "+ve.Error())
 		}
 	default:
+		a.retries.count(retryCause(err))
 		j.Attempts++
 		j.LastError = err.Error()
 		up := a.config().Upload
