@@ -66,7 +66,7 @@ func stateKey(s State, id uint64) []byte {
 
 func dueKey(j *Job) []byte {
 	k := make([]byte, 17)
-	k[0] = byte(j.Lane())
+	k[0] = byte(j.Lane)
 	binary.BigEndian.PutUint64(k[1:], keyTime(nanos(j.NextAttempt)))
 	binary.BigEndian.PutUint64(k[9:], j.ID)
 	return k

@@ -112,6 +112,7 @@ func (s *Store) add(q *qtx, f *Found, now time.Time) (bool, error) {
 		ModTime:     fromNanos(mtime),
 		Kind:        f.Kind,
 		State:       Queued,
+		Lane:        f.lane(),
 		NextAttempt: now,
 		Parent:      f.Parent,
 		Created:     now,
@@ -243,11 +244,12 @@ func (s *Store) firstDue(q *qtx, lanes []Lane, limit uint64) (due, id uint64, ok
 }
 
 // Save persists the progress of a claimed job (its new state, presign,
-// attempts...) and keeps it claimed. It refuses, without writing, a job not
-// claimed, an illegal transition (ErrIllegalTransition) or a change of the
-// job's identity (see [Job]). The job's record, every index and the
+// attempts, lane...) and keeps it claimed. It refuses, without writing, a
+// job not claimed, an illegal transition (ErrIllegalTransition) or a change
+// of the job's identity (see [Job]). The job's record, every index and the
 // counters change in one transaction, shared with concurrent Saves and
-// Releases. Save sets j.Updated.
+// Releases. A change of j.Lane moves the job to that lane (see [Lane] for a
+// change of Kind). Save sets j.Updated, and j.Lane to the lane stored.
 func (s *Store) Save(j *Job) error { return s.save("save", j) }
 
 // SaveAsync starts saving j like Save and returns at once; wait returns
@@ -256,13 +258,16 @@ func (s *Store) Save(j *Job) error { return s.save("save", j) }
 // not start another Save or Release of j (it may change j itself: the
 // commit saves j as it was when SaveAsync was called).
 func (s *Store) SaveAsync(j *Job) (wait func() error) {
-	snap := *j
+	snap, lane := *j, j.Lane
 	done := make(chan error, 1)
 	go func() { done <- s.Save(&snap) }()
 	return func() error {
 		err := <-done
 		if err == nil {
 			j.Updated = snap.Updated
+			if j.Lane == lane {
+				j.Lane = snap.Lane // unless the caller moved j meanwhile
+			}
 		}
 		return err
 	}
@@ -307,10 +312,10 @@ func (s *Store) save(op string, j *Job) error {
 	}
 	nj := *j
 	nj.Updated = s.clock()
-	rec := encodeJob(&nj)
+	lane := nj.Lane
 	// fn may run more than once (see group): it derives every change from
-	// the record it reads in the same transaction, so each run does the
-	// same.
+	// nj and the record it reads in the same transaction, so each run does
+	// the same.
 	fn := func(q *qtx) error {
 		old, err := q.load(nj.ID)
 		if err != nil {
@@ -322,7 +327,10 @@ func (s *Store) save(op string, j *Job) error {
 		if !sameIdentity(old, &nj) {
 			return errors.New("source, path, size, modification time, creation time and parent of a job cannot change")
 		}
-		return q.putJob(old, &nj, rec)
+		w := nj
+		w.Lane = laneAfter(old, &nj)
+		lane = w.Lane
+		return q.putJob(old, &w, encodeJob(&w))
 	}
 	// A commit that records a confirmed upload is never kept waiting for
 	// company: until it lands, a crash means sending the file again.
@@ -330,7 +338,7 @@ func (s *Store) save(op string, j *Job) error {
 	if err := s.group(fn, urgent); err != nil {
 		return fmt.Errorf("%s job %d: %w", op, j.ID, err)
 	}
-	j.Updated = nj.Updated
+	j.Updated, j.Lane = nj.Updated, lane
 	return nil
 }
 
