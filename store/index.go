@@ -15,6 +15,7 @@ type qtx struct {
 	tx                                *bolt.Tx
 	jobs, state, due, ended, seen, cn *bolt.Bucket
 	delta                             [maxState + 1]int64
+	written                           int // job records written or deleted, for Stats
 }
 
 func newQtx(tx *bolt.Tx) *qtx {
@@ -37,20 +38,17 @@ func (s *Store) view(fn func(q *qtx) error) error {
 // update runs fn in a write transaction and writes its counter changes.
 // An error of the commit itself, not of fn, wraps ErrWrite.
 func (s *Store) update(fn func(q *qtx) error) error {
-	var fnErr error
-	err := s.db.Update(func(tx *bolt.Tx) error { fnErr = runQ(tx, fn); return fnErr })
-	if err != nil && fnErr == nil {
-		return fmt.Errorf("%w %s: %w", ErrWrite, s.path, err)
-	}
-	return err
+	return s.write(func(tx *bolt.Tx) (int, error) { return runQ(tx, fn) })
 }
 
-func runQ(tx *bolt.Tx, fn func(q *qtx) error) error {
+// runQ runs fn on the queue in tx and writes its counter changes; it
+// returns how many job records fn wrote or deleted.
+func runQ(tx *bolt.Tx, fn func(q *qtx) error) (int, error) {
 	q := newQtx(tx)
 	if err := fn(q); err != nil {
-		return err
+		return 0, err
 	}
-	return q.flush()
+	return q.written, q.flush()
 }
 
 // Key layouts; see the bucket declarations in store.go.
@@ -158,6 +156,7 @@ func (q *qtx) putJob(old, j *Job, rec []byte) error {
 	if err := q.move(q.ended, old != nil && old.State.ended(), j.State.ended(), old, j, endKey); err != nil {
 		return err
 	}
+	q.written++
 	return q.jobs.Put(idKey(j.ID), rec)
 }
 
@@ -200,6 +199,7 @@ func (q *qtx) deleteJob(j *Job) error {
 	if err := q.move(q.ended, j.State.ended(), false, j, nil, endKey); err != nil {
 		return err
 	}
+	q.written++
 	return q.jobs.Delete(idKey(j.ID))
 }
 

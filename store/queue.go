@@ -84,6 +84,7 @@ func (s *Store) Add(found []Found) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.stats.added.Add(uint64(added))
 	return added, nil
 }
 
@@ -186,6 +187,7 @@ func (s *Store) Claim(lanes ...Lane) (*Job, error) {
 	}
 	if j != nil {
 		s.claimed[j.ID] = struct{}{}
+		s.stats.claims.Add(1)
 	}
 	return j, nil
 }

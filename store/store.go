@@ -106,6 +106,7 @@ type Store struct {
 	claimed map[uint64]struct{}
 
 	commit committer // shares transactions among Saves and Releases
+	stats  stats     // counters for Stats; atomic, so guarded by nothing
 }
 
 // Open opens the state file at path, creating it (mode 0600) and its
@@ -261,13 +262,13 @@ func (s *Store) initSchema() (err error) {
 	if s.readOnly {
 		return errors.New("the state file is empty: no agent has run with it yet")
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.write(func(tx *bolt.Tx) (int, error) {
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("create bucket %q: %w", name, err)
+				return 0, fmt.Errorf("create bucket %q: %w", name, err)
 			}
 		}
-		return tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion))
+		return 0, tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion))
 	})
 }
 
