@@ -14,19 +14,23 @@ import (
 type qtx struct {
 	tx                                *bolt.Tx
 	jobs, state, due, ended, seen, cn *bolt.Bucket
-	delta                             [maxState + 1]int64
-	written                           int // job records written or deleted, for Stats
+	// children is nil in a file of schema 1, which only a read-only Store
+	// reads unmigrated.
+	children *bolt.Bucket
+	delta    [maxState + 1]int64
+	written  int // job records written or deleted, for Stats
 }
 
 func newQtx(tx *bolt.Tx) *qtx {
 	return &qtx{
-		tx:    tx,
-		jobs:  tx.Bucket(bucketJobs),
-		state: tx.Bucket(bucketState),
-		due:   tx.Bucket(bucketDue),
-		ended: tx.Bucket(bucketEnded),
-		seen:  tx.Bucket(bucketSeen),
-		cn:    tx.Bucket(bucketCounts),
+		tx:       tx,
+		jobs:     tx.Bucket(bucketJobs),
+		state:    tx.Bucket(bucketState),
+		due:      tx.Bucket(bucketDue),
+		ended:    tx.Bucket(bucketEnded),
+		seen:     tx.Bucket(bucketSeen),
+		cn:       tx.Bucket(bucketCounts),
+		children: tx.Bucket(bucketChildren),
 	}
 }
 
@@ -67,6 +71,13 @@ func dueKey(j *Job) []byte {
 	k[0] = byte(j.Lane)
 	binary.BigEndian.PutUint64(k[1:], keyTime(nanos(j.NextAttempt)))
 	binary.BigEndian.PutUint64(k[9:], j.ID)
+	return k
+}
+
+func childKey(parent, id uint64) []byte {
+	k := make([]byte, 16)
+	binary.BigEndian.PutUint64(k, parent)
+	binary.BigEndian.PutUint64(k[8:], id)
 	return k
 }
 
@@ -156,6 +167,12 @@ func (q *qtx) putJob(old, j *Job, rec []byte) error {
 	if err := q.move(q.ended, old != nil && old.State.ended(), j.State.ended(), old, j, endKey); err != nil {
 		return err
 	}
+	// Parent is part of a job's identity: only a new job adds an entry.
+	if old == nil && j.Parent != 0 {
+		if err := q.children.Put(childKey(j.Parent, j.ID), nil); err != nil {
+			return err
+		}
+	}
 	q.written++
 	return q.jobs.Put(idKey(j.ID), rec)
 }
@@ -184,8 +201,9 @@ func (q *qtx) move(b *bolt.Bucket, had, has bool, old, j *Job, key func(*Job) []
 	return nil
 }
 
-// deleteJob removes j, as stored, and its index entries. Its seen entry
-// stays.
+// deleteJob removes j, as stored, and its index entries, its entry as a
+// child included. Its seen entry stays, and so do the entries of its own
+// children.
 func (q *qtx) deleteJob(j *Job) error {
 	if j.State.indexed() {
 		if err := q.state.Delete(stateKey(j.State, j.ID)); err != nil {
@@ -198,6 +216,11 @@ func (q *qtx) deleteJob(j *Job) error {
 	}
 	if err := q.move(q.ended, j.State.ended(), false, j, nil, endKey); err != nil {
 		return err
+	}
+	if j.Parent != 0 {
+		if err := q.children.Delete(childKey(j.Parent, j.ID)); err != nil {
+			return err
+		}
 	}
 	q.written++
 	return q.jobs.Delete(idKey(j.ID))

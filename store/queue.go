@@ -41,12 +41,14 @@ func (s *Store) clock() time.Time { return s.now().Round(0) }
 // its key adds nothing, even after that version's job was pruned. Any other
 // version (a file can also be replaced by an older copy) creates a Queued job
 // due now (NextAttempt is the time of the Add, so a retry that fell due
-// earlier is claimed first), and supersedes the job of the previous version if that is Queued,
+// earlier is claimed first) in the Found's lane, and supersedes the job of the previous version if that is Queued,
 // Staged, Ready or Presigned and not claimed: it becomes Skipped with Reason
 // SupersededReason. A claimed or Uploaded job of the previous version runs
 // to its end.
 //
-// Add leaves a superseded job's spool file where it is.
+// Add leaves a superseded job's spool file where it is. A Found with a
+// Parent makes a child of that job, which Add does not check exists:
+// [Store.Expand] does.
 func (s *Store) Add(found []Found) (int, error) {
 	for i := range found {
 		if err := found[i].validate(); err != nil {
@@ -455,8 +457,9 @@ func (s *Store) List(state State, afterID uint64, limit int) ([]*Job, error) {
 	return jobs, nil
 }
 
-// Requeue sends a Parked or Skipped job back to the start: Queued, due now,
-// with Attempts, Reason, LastError and the presign cleared (the metadata it
+// Requeue sends a Parked or Skipped job back to the start: Queued, due now
+// in the lane it was in, with Attempts, Reason, LastError and the presign
+// cleared (the metadata it
 // was made for may have been the problem). It refuses a claimed job
 // (ErrClaimed) and a job in any other state (ErrIllegalTransition).
 func (s *Store) Requeue(id uint64) error {
