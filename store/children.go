@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // A job's children are the jobs of the files expanded from it: the
@@ -20,6 +22,71 @@ import (
 // schema 1, opened read-only and so not migrated.
 var errNoChildIndex = errors.New("the state file has schema 1, which has no children index: " +
 	"start the agent once, which migrates it")
+
+// Expand adds the files expanded from job parent as its children, in one
+// write transaction, and returns how many jobs it created. It refuses,
+// without writing, a parent that does not exist (ErrNotFound) and a Found
+// whose Parent is neither 0 nor parent.
+//
+// Each child is added as [Store.Add] adds a file, with Parent set to
+// parent: a version already known of its Source and Path adds nothing,
+// even if it was known under another parent or its job was pruned, and any
+// other version supersedes the job of the previous one. So Expand can be
+// called again with the same children, after a crash between the
+// expansion and the parent's next commit, and adds nothing twice. For that,
+// a child's Source and Path must name the same file whenever its parent is
+// expanded, and no other file: the parent's path joined with the child's
+// name within it, say. A child known before under another parent (the same
+// recording in a newer version of the ZIP) is not a child of this parent.
+//
+// Expand does not change the parent itself, and does not need it claimed:
+// the caller records the parent's progress with Save or Release, before or
+// after.
+func (s *Store) Expand(parent uint64, children []Found) (int, error) {
+	for i := range children {
+		f := &children[i]
+		err := f.validate()
+		if err == nil && f.Parent != 0 && f.Parent != parent {
+			err = fmt.Errorf("the file names job %d as its parent", f.Parent)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("expand job %d: %s file %q: %w", parent, f.Source, f.Path, err)
+		}
+	}
+	if s.readOnly {
+		return 0, fmt.Errorf("expand job %d: the state file is open read-only", parent)
+	}
+	now := s.clock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var added int
+	err := s.update(func(q *qtx) error {
+		added = 0
+		if _, err := q.load(parent); err != nil {
+			return err
+		}
+		for _, b := range []*bolt.Bucket{q.jobs, q.due, q.seen, q.children} {
+			b.FillPercent = 0.9 // appends, as in Add
+		}
+		for i := range children {
+			f := children[i]
+			f.Parent = parent
+			ok, err := s.add(q, &f, now)
+			if err != nil {
+				return fmt.Errorf("%s file %q: %w", f.Source, f.Path, err)
+			}
+			if ok {
+				added++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("expand job %d: %w", parent, err)
+	}
+	s.stats.expanded.Add(uint64(added))
+	return added, nil
+}
 
 // Children returns the children of job parent, in id order (the order
 // they were added). A job that does not exist has none; a pruned job may
