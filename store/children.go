@@ -174,3 +174,13 @@ func (q *qtx) eachChild(parent uint64, fn func(j *Job) (more bool, err error)) e
 	}
 	return nil
 }
+
+// childrenLeft reports whether job parent has a child not finished.
+func (q *qtx) childrenLeft(parent uint64) (bool, error) {
+	left := false
+	err := q.eachChild(parent, func(j *Job) (bool, error) {
+		left = j.State.Active()
+		return !left, nil
+	})
+	return left, err
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -201,6 +202,85 @@ func TestChildrenLeft(t *testing.T) {
 		if counts[st] != want[st] {
 			t.Errorf("ChildCounts[%v] = %d, want %d", st, counts[st], want[st])
 		}
+	}
+}
+
+func TestPruneKeepsParents(t *testing.T) {
+	c := newClock()
+	s := openTest(t, c)
+	zip := addZip(t, s, "bulk.zip") // 1, children 2 and 3
+	if _, err := s.Expand(zip, recordings("bulk.zip", 2)); err != nil {
+		t.Fatal(err)
+	}
+	release := func(id uint64, to State) {
+		t.Helper()
+		j := moveTo(t, s, claimID(t, s, id), to)
+		if err := s.Release(j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release(zip, Done) // done before its children: say, requeued later
+	release(2, Done)
+	c.Add(time.Hour)
+	if n, err := s.Prune(c.Now()); err != nil || n != 1 {
+		t.Fatalf("Prune = %d, %v, want 1 (the done child)", n, err)
+	}
+	if _, err := s.Get(zip); err != nil {
+		t.Fatalf("the parent with a child left was pruned: %v", err)
+	}
+	if ch, err := s.Children(zip); err != nil || !slices.Equal(ids(ch), []uint64{3}) {
+		t.Errorf("Children after pruning one = %v, %v, want [3]", ids(ch), err)
+	}
+	// The last child parks: nothing is left, the parent goes, the parked
+	// child stays with its entry.
+	release(3, Parked)
+	if n, err := s.Prune(c.Now()); err != nil || n != 1 {
+		t.Fatalf("Prune = %d, %v, want 1 (the parent)", n, err)
+	}
+	if _, err := s.Get(zip); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the finished parent was kept: %v", err)
+	}
+	if ch, err := s.Children(zip); err != nil || !slices.Equal(ids(ch), []uint64{3}) {
+		t.Errorf("Children of the pruned parent = %v, %v, want [3]", ids(ch), err)
+	}
+	if _, err := s.Expand(zip, recordings("bulk.zip", 3)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Expand of a pruned parent: %v, want ErrNotFound", err)
+	}
+}
+
+// Jobs kept for their children do not hold up those after them, however
+// many there are.
+func TestPruneGoesPastKeptParents(t *testing.T) {
+	defer func(n int) { pruneChunk = n }(pruneChunk)
+	pruneChunk = 3
+	c := newClock()
+	s := openTest(t, c)
+	var parents []uint64
+	for i := range 7 {
+		p := addZip(t, s, fmt.Sprintf("p%d.zip", i))
+		if _, err := s.Expand(p, recordings(fmt.Sprintf("p%d.zip", i), 1)); err != nil {
+			t.Fatal(err)
+		}
+		parents = append(parents, p)
+	}
+	for _, p := range parents {
+		j := moveTo(t, s, claimID(t, s, p), Done)
+		if err := s.Release(j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAdd(t, s, found("late.wav", 1))
+	late, _ := s.Latest("rec", "late.wav")
+	j := moveTo(t, s, claimID(t, s, late.ID), Done)
+	if err := s.Release(j); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(time.Hour)
+	if n, err := s.Prune(c.Now()); err != nil || n != 1 {
+		t.Errorf("Prune = %d, %v, want 1", n, err)
+	}
+	if _, err := s.Get(late.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the job after %d kept parents was not pruned: %v", len(parents), err)
 	}
 }
 

@@ -494,36 +494,50 @@ func (s *Store) Requeue(id uint64) error {
 }
 
 // Prune deletes the Done and Skipped jobs last updated before the given
-// time, except claimed ones, and returns how many it deleted. It walks the
+// time, except claimed ones and those with children left (see
+// [Store.ChildrenLeft]), and returns how many it deleted. It walks the
 // retention index from its oldest entry, in transactions of pruneChunk
 // jobs. The seen entries of the files stay, so a pruned version is never
 // added again.
+//
+// A job kept for its children is pruned by a later Prune once they are
+// finished. Pruning a child removes its entry from the children index;
+// pruning a parent leaves its children, and their entries, until they are
+// pruned in turn, so [Store.Children] of a pruned job may still list some.
 func (s *Store) Prune(before time.Time) (int, error) {
 	limit := keyTime(nanos(before))
 	total := 0
+	var from []byte
 	for {
-		n, more, err := s.pruneOnce(limit)
+		n, next, err := s.pruneOnce(limit, from)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("prune jobs: %w", err)
 		}
-		if !more {
+		if next == nil {
 			return total, nil
 		}
+		from = next
 	}
 }
 
-// pruneOnce deletes up to pruneChunk jobs and reports whether more are due.
-func (s *Store) pruneOnce(limit uint64) (n int, more bool, err error) {
+// pruneOnce deletes up to pruneChunk jobs from the retention index entry
+// from on (from its first with from nil), and returns the entry to go on
+// from, nil when no more are due. The jobs it keeps are before that entry,
+// so a chunk of them cannot hold up the rest.
+func (s *Store) pruneOnce(limit uint64, from []byte) (n int, next []byte, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err = s.update(func(q *qtx) error {
-		n, more = 0, false
+		n, next = 0, nil
 		// Collect first: deleting under a bbolt cursor can skip keys.
 		var ids []uint64
 		c := q.ended.Cursor()
-		scanned := 0
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		k, _ := c.First()
+		if from != nil {
+			k, _ = c.Seek(from)
+		}
+		for scanned := 0; k != nil; k, _ = c.Next() {
 			if len(k) != 16 {
 				return fmt.Errorf("%w: retention index key of %d bytes", ErrCorrupt, len(k))
 			}
@@ -531,7 +545,7 @@ func (s *Store) pruneOnce(limit uint64) (n int, more bool, err error) {
 				break
 			}
 			if scanned == pruneChunk {
-				more = true
+				next = append([]byte(nil), k...)
 				break
 			}
 			scanned++
@@ -540,7 +554,6 @@ func (s *Store) pruneOnce(limit uint64) (n int, more bool, err error) {
 				ids = append(ids, id)
 			}
 		}
-		more = more && len(ids) > 0 // a chunk of claimed jobs only: stop
 		for _, id := range ids {
 			j, err := q.loadIndexed(id, "retention")
 			if err != nil {
@@ -548,6 +561,12 @@ func (s *Store) pruneOnce(limit uint64) (n int, more bool, err error) {
 			}
 			if !j.State.ended() {
 				return fmt.Errorf("job %d: %w: %s job in the retention index", id, ErrCorrupt, j.State)
+			}
+			if left, err := q.childrenLeft(id); err != nil || left {
+				if err != nil {
+					return fmt.Errorf("job %d: %w", id, err)
+				}
+				continue
 			}
 			if err := q.deleteJob(j); err != nil {
 				return fmt.Errorf("delete job %d: %w", id, err)
@@ -557,7 +576,7 @@ func (s *Store) pruneOnce(limit uint64) (n int, more bool, err error) {
 		return nil
 	})
 	if err != nil {
-		return 0, false, err
+		return 0, nil, err
 	}
-	return n, more, nil
+	return n, next, nil
 }
