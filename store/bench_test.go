@@ -120,3 +120,39 @@ func BenchmarkOpen1M(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkExpand measures expanding a ZIP of 1,000 recordings, one
+// transaction per ZIP, and the ChildrenLeft that follows a child's end.
+func BenchmarkExpand(b *testing.B) {
+	const children = 1000
+	s, err := Open(testPath(b), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	mtime := time.Now()
+	recs := make([]Found, children)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		zip := "2025/03/bulk_" + strconv.Itoa(i) + ".zip"
+		if _, err := s.Add([]Found{{Source: "recordings", Path: zip, Size: 1 << 30, ModTime: mtime, Kind: Zip}}); err != nil {
+			b.Fatal(err)
+		}
+		parent, err := s.Latest("recordings", zip)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for k := range recs {
+			recs[k] = Found{Source: "recordings", Path: zip + "/rec_" + strconv.Itoa(k) + ".wav", Size: int64(k), ModTime: mtime}
+		}
+		if n, err := s.Expand(parent.ID, recs); err != nil || n != children {
+			b.Fatalf("Expand = %d, %v", n, err)
+		}
+		if n, err := s.ChildrenLeft(parent.ID); err != nil || n != children {
+			b.Fatalf("ChildrenLeft = %d, %v", n, err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*children), "ns/child")
+}

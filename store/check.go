@@ -55,15 +55,18 @@ func (s *Store) Verify() (warnings []string, err error) {
 
 // Check verifies the invariants listed with the buckets in store.go: every
 // job record decodes, each index holds exactly the entries its jobs call
-// for, every seen entry is well formed, and the counters equal a recount.
-// It returns the first violation found, wrapping ErrCorrupt.
+// for (the due index in each job's Lane, the children index for each job
+// with a Parent), every seen entry is well formed, and the counters equal a
+// recount. It returns the first violation found, wrapping ErrCorrupt. A
+// file of schema 1, open read-only and so not migrated, has no children
+// index to check.
 //
 // Check reads the whole file: it is for tests and for an admin's
 // consistency check, not for the agent's regular work.
 func (s *Store) Check() error {
 	err := s.view(func(q *qtx) error {
 		var counts [maxState + 1]uint64
-		var listed, active, ended int
+		var listed, active, ended, children int
 		seq := q.jobs.Sequence()
 		c := q.jobs.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -94,7 +97,16 @@ func (s *Store) Check() error {
 			if j.State.Active() {
 				active++
 				if err := missing(q.due, dueKey(j), "due"); err != nil {
+					if l, ok := otherLane(q, j); ok {
+						return fmt.Errorf("job %d: %w: the due index has the job in lane %v, its lane is %v", id, ErrCorrupt, l, j.Lane)
+					}
 					return err
+				}
+			}
+			if j.Parent != 0 && q.children != nil {
+				children++
+				if q.children.Get(childKey(j.Parent, id)) == nil {
+					return fmt.Errorf("job %d: %w: missing from the children index of job %d, its parent", id, ErrCorrupt, j.Parent)
 				}
 			}
 			if j.State.ended() {
@@ -106,11 +118,16 @@ func (s *Store) Check() error {
 		}
 		// Each job has at most one entry in each index, checked above: equal
 		// sizes leave no room for entries of other jobs.
-		for _, ix := range []struct {
+		type index struct {
 			b    *bolt.Bucket
 			name string
 			want int
-		}{{q.state, "state", listed}, {q.due, "due", active}, {q.ended, "retention", ended}} {
+		}
+		indexes := []index{{q.state, "state", listed}, {q.due, "due", active}, {q.ended, "retention", ended}}
+		if q.children != nil {
+			indexes = append(indexes, index{q.children, "children", children})
+		}
+		for _, ix := range indexes {
 			if n := ix.b.Stats().KeyN; n != ix.want {
 				return fmt.Errorf("%w: the %s index has %d entries, want %d", ErrCorrupt, ix.name, n, ix.want)
 			}
@@ -139,4 +156,20 @@ func (s *Store) Check() error {
 		return fmt.Errorf("check %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// otherLane returns the lane of a due entry of the active job j, at its
+// due time, in a lane other than j's, if there is one.
+func otherLane(q *qtx, j *Job) (Lane, bool) {
+	for _, l := range Lanes {
+		if l == j.Lane {
+			continue
+		}
+		o := *j
+		o.Lane = l
+		if q.due.Get(dueKey(&o)) != nil {
+			return l, true
+		}
+	}
+	return 0, false
 }

@@ -114,13 +114,16 @@ func (s *Store) commitBatch(batch []*write) {
 		batch[0].done <- s.update(batch[0].fn)
 		return
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.write(func(tx *bolt.Tx) (int, error) {
+		jobs := 0
 		for _, w := range batch {
-			if err := runQ(tx, w.fn); err != nil {
-				return err
+			n, err := runQ(tx, w.fn)
+			if err != nil {
+				return 0, err
 			}
+			jobs += n
 		}
-		return nil
+		return jobs, nil
 	})
 	if err == nil {
 		for _, w := range batch {

@@ -23,8 +23,8 @@ func (s *Store) SetGate(g Gate) error {
 	if g.Name == "" {
 		return errors.New("set gate: empty name")
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketGates).Put([]byte(g.Name), encodeGate(g))
+	err := s.write(func(tx *bolt.Tx) (int, error) {
+		return 0, tx.Bucket(bucketGates).Put([]byte(g.Name), encodeGate(g))
 	})
 	if err != nil {
 		return fmt.Errorf("set gate %s: %w", g.Name, err)
@@ -41,8 +41,8 @@ func (s *Store) ClearGate(name string) error {
 		return nil
 	})
 	if err == nil && set {
-		err = s.db.Update(func(tx *bolt.Tx) error {
-			return tx.Bucket(bucketGates).Delete([]byte(name))
+		err = s.write(func(tx *bolt.Tx) (int, error) {
+			return 0, tx.Bucket(bucketGates).Delete([]byte(name))
 		})
 	}
 	if err != nil {

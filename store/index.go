@@ -14,18 +14,23 @@ import (
 type qtx struct {
 	tx                                *bolt.Tx
 	jobs, state, due, ended, seen, cn *bolt.Bucket
-	delta                             [maxState + 1]int64
+	// children is nil in a file of schema 1, which only a read-only Store
+	// reads unmigrated.
+	children *bolt.Bucket
+	delta    [maxState + 1]int64
+	written  int // job records written or deleted, for Stats
 }
 
 func newQtx(tx *bolt.Tx) *qtx {
 	return &qtx{
-		tx:    tx,
-		jobs:  tx.Bucket(bucketJobs),
-		state: tx.Bucket(bucketState),
-		due:   tx.Bucket(bucketDue),
-		ended: tx.Bucket(bucketEnded),
-		seen:  tx.Bucket(bucketSeen),
-		cn:    tx.Bucket(bucketCounts),
+		tx:       tx,
+		jobs:     tx.Bucket(bucketJobs),
+		state:    tx.Bucket(bucketState),
+		due:      tx.Bucket(bucketDue),
+		ended:    tx.Bucket(bucketEnded),
+		seen:     tx.Bucket(bucketSeen),
+		cn:       tx.Bucket(bucketCounts),
+		children: tx.Bucket(bucketChildren),
 	}
 }
 
@@ -37,20 +42,17 @@ func (s *Store) view(fn func(q *qtx) error) error {
 // update runs fn in a write transaction and writes its counter changes.
 // An error of the commit itself, not of fn, wraps ErrWrite.
 func (s *Store) update(fn func(q *qtx) error) error {
-	var fnErr error
-	err := s.db.Update(func(tx *bolt.Tx) error { fnErr = runQ(tx, fn); return fnErr })
-	if err != nil && fnErr == nil {
-		return fmt.Errorf("%w %s: %w", ErrWrite, s.path, err)
-	}
-	return err
+	return s.write(func(tx *bolt.Tx) (int, error) { return runQ(tx, fn) })
 }
 
-func runQ(tx *bolt.Tx, fn func(q *qtx) error) error {
+// runQ runs fn on the queue in tx and writes its counter changes; it
+// returns how many job records fn wrote or deleted.
+func runQ(tx *bolt.Tx, fn func(q *qtx) error) (int, error) {
 	q := newQtx(tx)
 	if err := fn(q); err != nil {
-		return err
+		return 0, err
 	}
-	return q.flush()
+	return q.written, q.flush()
 }
 
 // Key layouts; see the bucket declarations in store.go.
@@ -66,9 +68,16 @@ func stateKey(s State, id uint64) []byte {
 
 func dueKey(j *Job) []byte {
 	k := make([]byte, 17)
-	k[0] = byte(j.Lane())
+	k[0] = byte(j.Lane)
 	binary.BigEndian.PutUint64(k[1:], keyTime(nanos(j.NextAttempt)))
 	binary.BigEndian.PutUint64(k[9:], j.ID)
+	return k
+}
+
+func childKey(parent, id uint64) []byte {
+	k := make([]byte, 16)
+	binary.BigEndian.PutUint64(k, parent)
+	binary.BigEndian.PutUint64(k[8:], id)
 	return k
 }
 
@@ -158,6 +167,13 @@ func (q *qtx) putJob(old, j *Job, rec []byte) error {
 	if err := q.move(q.ended, old != nil && old.State.ended(), j.State.ended(), old, j, endKey); err != nil {
 		return err
 	}
+	// Parent is part of a job's identity: only a new job adds an entry.
+	if old == nil && j.Parent != 0 {
+		if err := q.children.Put(childKey(j.Parent, j.ID), nil); err != nil {
+			return err
+		}
+	}
+	q.written++
 	return q.jobs.Put(idKey(j.ID), rec)
 }
 
@@ -185,8 +201,9 @@ func (q *qtx) move(b *bolt.Bucket, had, has bool, old, j *Job, key func(*Job) []
 	return nil
 }
 
-// deleteJob removes j, as stored, and its index entries. Its seen entry
-// stays.
+// deleteJob removes j, as stored, and its index entries, its entry as a
+// child included. Its seen entry stays, and so do the entries of its own
+// children.
 func (q *qtx) deleteJob(j *Job) error {
 	if j.State.indexed() {
 		if err := q.state.Delete(stateKey(j.State, j.ID)); err != nil {
@@ -200,6 +217,12 @@ func (q *qtx) deleteJob(j *Job) error {
 	if err := q.move(q.ended, j.State.ended(), false, j, nil, endKey); err != nil {
 		return err
 	}
+	if j.Parent != 0 {
+		if err := q.children.Delete(childKey(j.Parent, j.ID)); err != nil {
+			return err
+		}
+	}
+	q.written++
 	return q.jobs.Delete(idKey(j.ID))
 }
 

@@ -106,7 +106,8 @@ func (s State) CanBecome(to State) bool {
 }
 
 // Kind is what a job's file holds. Its numeric values are written to the
-// state file: never renumber them.
+// state file: never renumber them. A job record has 4 bits for the kind: at
+// most 16 kinds.
 type Kind uint8
 
 // The kinds of file the agent uploads.
@@ -131,7 +132,8 @@ func (k Kind) String() string {
 	return kindNames[k]
 }
 
-// Lane returns the lane whose pause gate governs jobs of kind k.
+// Lane returns the default lane of jobs of kind k: the lane [Store.Add]
+// puts a job in when its [Found] names none.
 func (k Kind) Lane() Lane {
 	switch k {
 	case Call:
@@ -143,26 +145,45 @@ func (k Kind) Lane() Lane {
 	}
 }
 
-// Lane says which pause gate governs a job: call uploads pause when the
-// minute allocation is used up, chat uploads when the chat allocation is, and
-// local work (expanding a ZIP or a manifest) never waits for the API.
+// Lane is where a job waits for its next step: the due index is ordered by
+// lane first, and [Store.Claim] takes jobs of the lanes it is given only, so
+// that a paused lane holds back its jobs and no other, and each lane can
+// have workers of its own. Call uploads pause when the minute allocation is
+// used up, chat uploads when the chat allocation is; local work (expanding a
+// ZIP or a manifest) never waits for the API, and neither do downloads from
+// FTP servers to the spool.
+//
+// A job's lane is the caller's choice, stored with the job ([Job.Lane]):
+// [Store.Add] puts a job in [Found.Lane], by default its kind's lane
+// ([Kind.Lane]), and a Save or Release that changes Job.Lane moves the job
+// to the new lane. A job in its kind's lane that changes Kind, in a Save
+// or Release that leaves Lane as stored, moves to the new kind's lane (a
+// call found to be a chat goes to LaneChats); a job in any other lane stays
+// there when its Kind changes.
 type Lane uint8
 
-// The lanes. Their numeric values are part of the due index on disk: never
-// renumber them.
+// The lanes. Their numeric values are part of the due index and the job
+// records on disk: never renumber them, append new ones. A job record
+// has 4 bits for the lane: at most 16 lanes.
 const (
-	LaneCalls Lane = iota
-	LaneChats
-	LaneLocal
+	LaneCalls Lane = iota // call uploads: held by the calls allocation gate
+	LaneChats             // chat uploads: held by the chats allocation gate
+	LaneLocal             // local work: expanding ZIPs and manifests
+	LaneStage             // downloads of remote files to the spool: never held by an allocation gate
 
-	numLanes = int(LaneLocal) + 1
+	numLanes = int(LaneStage) + 1
 )
 
-var laneNames = [...]string{LaneCalls: "calls", LaneChats: "chats", LaneLocal: "local"}
+// Lanes lists every lane in order, for status output.
+var Lanes = []Lane{LaneCalls, LaneChats, LaneLocal, LaneStage}
+
+var laneNames = [...]string{LaneCalls: "calls", LaneChats: "chats", LaneLocal: "local", LaneStage: "stage"}
+
+func (l Lane) valid() bool { return int(l) < numLanes }
 
 // String returns the lower-case name of the lane.
 func (l Lane) String() string {
-	if int(l) >= numLanes {
+	if !l.valid() {
 		return fmt.Sprintf("lane(%d)", uint8(l))
 	}
 	return laneNames[l]
@@ -193,6 +214,7 @@ type Job struct {
 	SHA256      string    // hex, once known (optional)
 	Kind        Kind
 	State       State
+	Lane        Lane      // where the job waits when due; set it before Save or Release to move the job (see [Lane])
 	Attempts    int       // consecutive failures at the current step
 	NextAttempt time.Time // when the job is next due; zero means now, ahead of every job with a time
 	LastError   string    // last transient error, for status
@@ -205,9 +227,6 @@ type Job struct {
 	Updated     time.Time
 }
 
-// Lane returns the lane whose pause gate governs j.
-func (j *Job) Lane() Lane { return j.Kind.Lane() }
-
 // validate reports a job the store must not write.
 func (j *Job) validate() error {
 	switch {
@@ -215,10 +234,22 @@ func (j *Job) validate() error {
 		return fmt.Errorf("invalid state %d", j.State)
 	case !j.Kind.valid():
 		return fmt.Errorf("invalid kind %d", j.Kind)
+	case !j.Lane.valid():
+		return fmt.Errorf("invalid lane %d", j.Lane)
 	case j.Attempts < 0:
 		return fmt.Errorf("negative attempts %d", j.Attempts)
 	}
 	return nil
+}
+
+// laneAfter returns the lane j, the new version of the job stored as old,
+// is stored in: j.Lane, but for a job in its kind's lane that changes Kind
+// and leaves Lane as stored, the new kind's lane (see [Lane]).
+func laneAfter(old, j *Job) Lane {
+	if j.Kind != old.Kind && j.Lane == old.Lane && old.Lane == old.Kind.Lane() {
+		return j.Kind.Lane()
+	}
+	return j.Lane
 }
 
 // sameIdentity reports whether a and b are the same version of the same file.
@@ -235,7 +266,19 @@ type Found struct {
 	Size    int64
 	ModTime time.Time
 	Kind    Kind
-	Parent  uint64 // the job this file was expanded from (ZIP, manifest); 0 if none
+	Parent  uint64 // the job this file was expanded from (ZIP, manifest); 0 if none, or the parent given to [Store.Expand]
+	// Lane is the lane the new job waits in; nil means Kind.Lane(). It is
+	// a pointer because the zero Lane, LaneCalls, is a lane like the
+	// others.
+	Lane *Lane
+}
+
+// lane returns the lane of the job made for f.
+func (f *Found) lane() Lane {
+	if f.Lane != nil {
+		return *f.Lane
+	}
+	return f.Kind.Lane()
 }
 
 func (f *Found) validate() error {
@@ -250,6 +293,8 @@ func (f *Found) validate() error {
 		return fmt.Errorf("negative size %d", f.Size)
 	case !f.Kind.valid():
 		return fmt.Errorf("invalid kind %d", f.Kind)
+	case !f.lane().valid():
+		return fmt.Errorf("invalid lane %d", f.lane())
 	}
 	return nil
 }

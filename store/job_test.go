@@ -69,9 +69,8 @@ func TestKindLanes(t *testing.T) {
 		{Zip, "zip", LaneLocal},
 		{Manifest, "manifest", LaneLocal},
 	} {
-		j := &Job{Kind: tc.kind}
-		if tc.kind.String() != tc.name || j.Lane() != tc.lane {
-			t.Errorf("kind %d: name %q lane %v, want %q %v", tc.kind, tc.kind, j.Lane(), tc.name, tc.lane)
+		if tc.kind.String() != tc.name || tc.kind.Lane() != tc.lane {
+			t.Errorf("kind %d: name %q lane %v, want %q %v", tc.kind, tc.kind, tc.kind.Lane(), tc.name, tc.lane)
 		}
 	}
 }

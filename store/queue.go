@@ -41,12 +41,14 @@ func (s *Store) clock() time.Time { return s.now().Round(0) }
 // its key adds nothing, even after that version's job was pruned. Any other
 // version (a file can also be replaced by an older copy) creates a Queued job
 // due now (NextAttempt is the time of the Add, so a retry that fell due
-// earlier is claimed first), and supersedes the job of the previous version if that is Queued,
+// earlier is claimed first) in the Found's lane, and supersedes the job of the previous version if that is Queued,
 // Staged, Ready or Presigned and not claimed: it becomes Skipped with Reason
 // SupersededReason. A claimed or Uploaded job of the previous version runs
 // to its end.
 //
-// Add leaves a superseded job's spool file where it is.
+// Add leaves a superseded job's spool file where it is. A Found with a
+// Parent makes a child of that job, which Add does not check exists:
+// [Store.Expand] does.
 func (s *Store) Add(found []Found) (int, error) {
 	for i := range found {
 		if err := found[i].validate(); err != nil {
@@ -84,6 +86,7 @@ func (s *Store) Add(found []Found) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.stats.added.Add(uint64(added))
 	return added, nil
 }
 
@@ -112,6 +115,7 @@ func (s *Store) add(q *qtx, f *Found, now time.Time) (bool, error) {
 		ModTime:     fromNanos(mtime),
 		Kind:        f.Kind,
 		State:       Queued,
+		Lane:        f.lane(),
 		NextAttempt: now,
 		Parent:      f.Parent,
 		Created:     now,
@@ -185,6 +189,7 @@ func (s *Store) Claim(lanes ...Lane) (*Job, error) {
 	}
 	if j != nil {
 		s.claimed[j.ID] = struct{}{}
+		s.stats.claims.Add(1)
 	}
 	return j, nil
 }
@@ -243,11 +248,12 @@ func (s *Store) firstDue(q *qtx, lanes []Lane, limit uint64) (due, id uint64, ok
 }
 
 // Save persists the progress of a claimed job (its new state, presign,
-// attempts...) and keeps it claimed. It refuses, without writing, a job not
-// claimed, an illegal transition (ErrIllegalTransition) or a change of the
-// job's identity (see [Job]). The job's record, every index and the
+// attempts, lane...) and keeps it claimed. It refuses, without writing, a
+// job not claimed, an illegal transition (ErrIllegalTransition) or a change
+// of the job's identity (see [Job]). The job's record, every index and the
 // counters change in one transaction, shared with concurrent Saves and
-// Releases. Save sets j.Updated.
+// Releases. A change of j.Lane moves the job to that lane (see [Lane] for a
+// change of Kind). Save sets j.Updated, and j.Lane to the lane stored.
 func (s *Store) Save(j *Job) error { return s.save("save", j) }
 
 // SaveAsync starts saving j like Save and returns at once; wait returns
@@ -256,13 +262,16 @@ func (s *Store) Save(j *Job) error { return s.save("save", j) }
 // not start another Save or Release of j (it may change j itself: the
 // commit saves j as it was when SaveAsync was called).
 func (s *Store) SaveAsync(j *Job) (wait func() error) {
-	snap := *j
+	snap, lane := *j, j.Lane
 	done := make(chan error, 1)
 	go func() { done <- s.Save(&snap) }()
 	return func() error {
 		err := <-done
 		if err == nil {
 			j.Updated = snap.Updated
+			if j.Lane == lane {
+				j.Lane = snap.Lane // unless the caller moved j meanwhile
+			}
 		}
 		return err
 	}
@@ -307,10 +316,10 @@ func (s *Store) save(op string, j *Job) error {
 	}
 	nj := *j
 	nj.Updated = s.clock()
-	rec := encodeJob(&nj)
+	lane := nj.Lane
 	// fn may run more than once (see group): it derives every change from
-	// the record it reads in the same transaction, so each run does the
-	// same.
+	// nj and the record it reads in the same transaction, so each run does
+	// the same.
 	fn := func(q *qtx) error {
 		old, err := q.load(nj.ID)
 		if err != nil {
@@ -322,7 +331,10 @@ func (s *Store) save(op string, j *Job) error {
 		if !sameIdentity(old, &nj) {
 			return errors.New("source, path, size, modification time, creation time and parent of a job cannot change")
 		}
-		return q.putJob(old, &nj, rec)
+		w := nj
+		w.Lane = laneAfter(old, &nj)
+		lane = w.Lane
+		return q.putJob(old, &w, encodeJob(&w))
 	}
 	// A commit that records a confirmed upload is never kept waiting for
 	// company: until it lands, a crash means sending the file again.
@@ -330,7 +342,7 @@ func (s *Store) save(op string, j *Job) error {
 	if err := s.group(fn, urgent); err != nil {
 		return fmt.Errorf("%s job %d: %w", op, j.ID, err)
 	}
-	j.Updated = nj.Updated
+	j.Updated, j.Lane = nj.Updated, lane
 	return nil
 }
 
@@ -445,8 +457,9 @@ func (s *Store) List(state State, afterID uint64, limit int) ([]*Job, error) {
 	return jobs, nil
 }
 
-// Requeue sends a Parked or Skipped job back to the start: Queued, due now,
-// with Attempts, Reason, LastError and the presign cleared (the metadata it
+// Requeue sends a Parked or Skipped job back to the start: Queued, due now
+// in the lane it was in, with Attempts, Reason, LastError and the presign
+// cleared (the metadata it
 // was made for may have been the problem). It refuses a claimed job
 // (ErrClaimed) and a job in any other state (ErrIllegalTransition).
 func (s *Store) Requeue(id uint64) error {
@@ -481,36 +494,50 @@ func (s *Store) Requeue(id uint64) error {
 }
 
 // Prune deletes the Done and Skipped jobs last updated before the given
-// time, except claimed ones, and returns how many it deleted. It walks the
+// time, except claimed ones and those with children left (see
+// [Store.ChildrenLeft]), and returns how many it deleted. It walks the
 // retention index from its oldest entry, in transactions of pruneChunk
 // jobs. The seen entries of the files stay, so a pruned version is never
 // added again.
+//
+// A job kept for its children is pruned by a later Prune once they are
+// finished. Pruning a child removes its entry from the children index;
+// pruning a parent leaves its children, and their entries, until they are
+// pruned in turn, so [Store.Children] of a pruned job may still list some.
 func (s *Store) Prune(before time.Time) (int, error) {
 	limit := keyTime(nanos(before))
 	total := 0
+	var from []byte
 	for {
-		n, more, err := s.pruneOnce(limit)
+		n, next, err := s.pruneOnce(limit, from)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("prune jobs: %w", err)
 		}
-		if !more {
+		if next == nil {
 			return total, nil
 		}
+		from = next
 	}
 }
 
-// pruneOnce deletes up to pruneChunk jobs and reports whether more are due.
-func (s *Store) pruneOnce(limit uint64) (n int, more bool, err error) {
+// pruneOnce deletes up to pruneChunk jobs from the retention index entry
+// from on (from its first with from nil), and returns the entry to go on
+// from, nil when no more are due. The jobs it keeps are before that entry,
+// so a chunk of them cannot hold up the rest.
+func (s *Store) pruneOnce(limit uint64, from []byte) (n int, next []byte, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err = s.update(func(q *qtx) error {
-		n, more = 0, false
+		n, next = 0, nil
 		// Collect first: deleting under a bbolt cursor can skip keys.
 		var ids []uint64
 		c := q.ended.Cursor()
-		scanned := 0
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		k, _ := c.First()
+		if from != nil {
+			k, _ = c.Seek(from)
+		}
+		for scanned := 0; k != nil; k, _ = c.Next() {
 			if len(k) != 16 {
 				return fmt.Errorf("%w: retention index key of %d bytes", ErrCorrupt, len(k))
 			}
@@ -518,7 +545,7 @@ func (s *Store) pruneOnce(limit uint64) (n int, more bool, err error) {
 				break
 			}
 			if scanned == pruneChunk {
-				more = true
+				next = append([]byte(nil), k...)
 				break
 			}
 			scanned++
@@ -527,7 +554,6 @@ func (s *Store) pruneOnce(limit uint64) (n int, more bool, err error) {
 				ids = append(ids, id)
 			}
 		}
-		more = more && len(ids) > 0 // a chunk of claimed jobs only: stop
 		for _, id := range ids {
 			j, err := q.loadIndexed(id, "retention")
 			if err != nil {
@@ -535,6 +561,12 @@ func (s *Store) pruneOnce(limit uint64) (n int, more bool, err error) {
 			}
 			if !j.State.ended() {
 				return fmt.Errorf("job %d: %w: %s job in the retention index", id, ErrCorrupt, j.State)
+			}
+			if left, err := q.childrenLeft(id); err != nil || left {
+				if err != nil {
+					return fmt.Errorf("job %d: %w", id, err)
+				}
+				continue
 			}
 			if err := q.deleteJob(j); err != nil {
 				return fmt.Errorf("delete job %d: %w", id, err)
@@ -544,7 +576,7 @@ func (s *Store) pruneOnce(limit uint64) (n int, more bool, err error) {
 		return nil
 	})
 	if err != nil {
-		return 0, false, err
+		return 0, nil, err
 	}
-	return n, more, nil
+	return n, next, nil
 }

@@ -79,7 +79,7 @@ func TestAddNewJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Job{ID: 1, Source: "rec", Path: "dir/a.json", Size: 5, ModTime: f.ModTime, Kind: Chat,
+	want := &Job{ID: 1, Source: "rec", Path: "dir/a.json", Size: 5, ModTime: f.ModTime, Kind: Chat, Lane: LaneChats,
 		State: Queued, NextAttempt: t0, Created: t0, Updated: t0}
 	sameJob(t, j, want)
 	if _, err := s.Latest("rec", "nope.wav"); !errors.Is(err, ErrNotFound) {
@@ -537,7 +537,7 @@ func TestRandomOperations(t *testing.T) {
 				t.Fatal(err)
 			}
 			if j != nil {
-				if !slices.Contains(lanes, j.Lane()) || j.NextAttempt.After(c.Now()) || !j.State.Active() {
+				if !slices.Contains(lanes, j.Lane) || j.NextAttempt.After(c.Now()) || !j.State.Active() {
 					t.Fatalf("Claim(%v) returned %+v", lanes, j)
 				}
 				for _, h := range held {

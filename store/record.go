@@ -14,11 +14,12 @@ import (
 // and times are varints, absent fields cost one byte), decoding needs no
 // reflection, and Meta, already JSON, is kept as raw bytes instead of being
 // escaped again. The leading version byte lets a later build still read the
-// records this one writes.
+// records this one writes, and this one still reads the records of the
+// versions before.
 //
-// Version 1, in order:
+// Version 2, in order:
 //
-//	version     byte (1)
+//	version     byte (2)
 //	Source      string
 //	Path        string
 //	Size        varint
@@ -27,7 +28,7 @@ import (
 //	Updated     time - Created
 //	NextAttempt time - Created
 //	SHA256      string
-//	Kind        byte
+//	Kind, Lane  byte: Kind in the low 4 bits, Lane in the high 4 bits
 //	State       byte
 //	Attempts    uvarint
 //	LastError   string
@@ -43,7 +44,15 @@ import (
 // (wrapping int64 arithmetic, so any value round-trips): a new job's are 0,
 // one byte each instead of nine. The ID is the record's key and is not
 // repeated inside it. Nothing may follow the last field.
-const recordV1 = 1
+//
+// Version 1, written by schema 1, is version 2 without Lane (its Kind byte
+// is the kind alone): such a job is in its kind's lane, [Kind.Lane], which
+// is where schema 1 kept it.
+// Records are rewritten in version 2 as jobs change, never all at once.
+const (
+	recordV1 = 1
+	recordV2 = 2
+)
 
 // ErrCorrupt is wrapped by every error about a record or index entry that
 // cannot be read back.
@@ -72,7 +81,7 @@ func encodeJob(j *Job) []byte {
 	b := make([]byte, 0, 64+len(j.Source)+len(j.Path)+len(j.SHA256)+len(j.LastError)+
 		len(j.Reason)+len(j.Meta)+len(j.Spool))
 	created := nanos(j.Created)
-	b = append(b, recordV1)
+	b = append(b, recordV2)
 	b = appendString(b, j.Source)
 	b = appendString(b, j.Path)
 	b = binary.AppendVarint(b, j.Size)
@@ -81,7 +90,7 @@ func encodeJob(j *Job) []byte {
 	b = binary.AppendVarint(b, nanos(j.Updated)-created)
 	b = binary.AppendVarint(b, nanos(j.NextAttempt)-created)
 	b = appendString(b, j.SHA256)
-	b = append(b, byte(j.Kind), byte(j.State))
+	b = append(b, byte(j.Kind)&0x0f|byte(j.Lane)<<4, byte(j.State))
 	b = binary.AppendUvarint(b, uint64(j.Attempts))
 	b = appendString(b, j.LastError)
 	b = appendString(b, j.Reason)
@@ -113,7 +122,8 @@ func appendString(b []byte, s string) []byte {
 // reported as an error wrapping ErrCorrupt, never a panic.
 func decodeJob(id uint64, b []byte) (*Job, error) {
 	d := decoder{b: b}
-	if v := d.byte(); v != recordV1 && d.err == nil {
+	v := d.byte()
+	if v != recordV1 && v != recordV2 && d.err == nil {
 		return nil, fmt.Errorf("%w: unknown record version %d", ErrCorrupt, v)
 	}
 	j := &Job{ID: id}
@@ -126,7 +136,13 @@ func decodeJob(id uint64, b []byte) (*Job, error) {
 	j.Updated = fromNanos(created + d.varint())
 	j.NextAttempt = fromNanos(created + d.varint())
 	j.SHA256 = d.string()
-	j.Kind = Kind(d.byte())
+	kl := d.byte()
+	if v == recordV1 {
+		j.Kind = Kind(kl)
+		j.Lane = j.Kind.Lane()
+	} else {
+		j.Kind, j.Lane = Kind(kl&0x0f), Lane(kl>>4)
+	}
 	j.State = State(d.byte())
 	j.Attempts = d.int()
 	j.LastError = d.string()

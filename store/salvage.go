@@ -59,10 +59,11 @@ var maxDamage = 50
 // salvageBatch is how many records Salvage writes per transaction.
 var salvageBatch = 10_000
 
-// Salvage copies every readable job, seen entry and gate of the state file
-// at from into a new state file, and rebuilds the indexes and counters
-// through putJob, so that the new file keeps every invariant [Store.Check]
-// verifies. It reads the old file page by page without bbolt (pages.go), so
+// Salvage copies every readable job (its lane included), seen entry and
+// gate of the state file at from into a new state file, and rebuilds the
+// indexes and counters through putJob, the children index from each job's
+// Parent included, so that the new file keeps every invariant [Store.Check]
+// verifies. It salvages files of schema 1 too, into a file of this schema. It reads the old file page by page without bbolt (pages.go), so
 // no damage can fault or panic it, and it never writes to the old file.
 //
 // With to set, the new file is written there and must not exist; from is
@@ -234,6 +235,9 @@ func salvage(from string, dst *Store, rep *SalvageReport) (err error) {
 		return err
 	}
 	for _, name := range allBuckets {
+		if bytes.Equal(name, bucketChildren) {
+			continue // rebuilt from the jobs, never read; schema 1 has none
+		}
 		if headers[string(name)] == nil {
 			damage("bucket %q: not found", name)
 			if bytes.Equal(name, bucketJobs) {
@@ -260,8 +264,8 @@ func salvage(from string, dst *Store, rep *SalvageReport) (err error) {
 		}
 		if len(v) != 8 {
 			damage("schema version of %d bytes", len(v))
-		} else if n := binary.BigEndian.Uint64(v); n != schemaVersion {
-			return fmt.Errorf("written with schema %d, this build knows %d: salvage it with the build that wrote it", n, schemaVersion)
+		} else if n := binary.BigEndian.Uint64(v); n != schemaVersion && n != 1 {
+			return fmt.Errorf("written with schema %d, this build knows 1 to %d: salvage it with the build that wrote it", n, schemaVersion)
 		}
 		return nil
 	}); err != nil {

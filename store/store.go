@@ -5,6 +5,12 @@
 // with [Store.Save] before its side effect, and hand the job back with
 // [Store.Release]. Every change is committed (fsynced) before the method
 // returns.
+//
+// A job waits in a [Lane] of the caller's choice, stored with it, and
+// Claim serves the lanes it is given. A job can have children, the files
+// expanded from it (a ZIP's recordings), added with [Store.Expand] and
+// followed with [Store.ChildrenLeft]. [Store.Stats] counts the work of the
+// store since Open, for metrics.
 package store
 
 import (
@@ -25,14 +31,20 @@ import (
 // schemaVersion is the layout of the state file this build reads and
 // writes. Raise it, and migrate in Open, whenever a bucket, a key or a record
 // changes in a way an older build would misread.
-const schemaVersion = 1
+//
+//	1: the buckets below but children; job records of version 1.
+//	2: the children index; job records of version 2, which hold the lane
+//	   (records of version 1 remain until their job changes). Open
+//	   migrates a file of schema 1 (see migrateV1).
+const schemaVersion = 2
 
 // The state file holds the buckets below. All integers in keys and values
 // are 8-byte big-endian, so keys sort by number; times are [nanos], clamped
 // to 0 in keys (dueTime, endTime). These invariants hold after every
 // committed transaction. putJob and deleteJob (index.go) are the only code
-// that writes jobs, their index entries and the counters; [Store.Check]
-// verifies all of it.
+// that writes jobs, their index entries and the counters, but for
+// migrateV1, which builds the children index of a file of schema 1;
+// [Store.Check] verifies all of it.
 var (
 	// meta: "schema" -> schemaVersion of the writer.
 	bucketMeta = []byte("meta")
@@ -43,7 +55,7 @@ var (
 	// other (State.indexed): the states an admin lists.
 	bucketState = []byte("state")
 	// due: lane(1)|dueTime(NextAttempt)|id -> empty, for every Active job
-	// and no other job.
+	// and no other job. The lane is the job's Lane.
 	bucketDue = []byte("due")
 	// ended: endTime(Updated)|id -> empty, for every Done or Skipped job and
 	// no other job: the retention index Prune walks.
@@ -56,8 +68,15 @@ var (
 	bucketSeen = []byte("seen")
 	// gates: name -> gate record (record.go).
 	bucketGates = []byte("gates")
+	// children: parent(8)|id -> empty, for every job whose Parent is not 0
+	// and no other job, whether the parent exists or not: a pruned parent's
+	// children keep their entries until they are pruned themselves (see
+	// Prune). Since schema 2.
+	bucketChildren = []byte("children")
 
-	allBuckets = [][]byte{bucketMeta, bucketJobs, bucketState, bucketDue, bucketEnded, bucketCounts, bucketSeen, bucketGates}
+	// bucketsV1 are the buckets of schema 1, allBuckets those of this one.
+	bucketsV1  = [][]byte{bucketMeta, bucketJobs, bucketState, bucketDue, bucketEnded, bucketCounts, bucketSeen, bucketGates}
+	allBuckets = append(bucketsV1[:len(bucketsV1):len(bucketsV1)], bucketChildren)
 
 	keySchema = []byte("schema")
 )
@@ -106,12 +125,14 @@ type Store struct {
 	claimed map[uint64]struct{}
 
 	commit committer // shares transactions among Saves and Releases
+	stats  stats     // counters for Stats; atomic, so guarded by nothing
 }
 
 // Open opens the state file at path, creating it (mode 0600) and its
 // directory (mode 0700) on a new install. It fails after o.Timeout with an
 // error wrapping ErrLocked if another process has the file open for
-// writing, and refuses a file written by a newer schema.
+// writing, and refuses a file written by a newer schema. It migrates a
+// file of an older schema in place, in one transaction, unless o.ReadOnly.
 //
 // Open tells a new install from a lost state by a marker file next to the
 // state file (see markerSuffix): it refuses, with an error wrapping
@@ -214,10 +235,10 @@ func newStore(db *bolt.DB, path string, o Options) (*Store, error) {
 	return s, nil
 }
 
-// initSchema checks the schema of the file and creates the buckets of a new
-// one. It writes only to a new file, so opening an existing one costs no
-// fsync. A bbolt panic or memory fault on a damaged page it reads is
-// returned as an error wrapping ErrDamaged.
+// initSchema checks the schema of the file, creates the buckets of a new
+// one and migrates an old one. It writes only to a new or old file, so
+// opening a current one costs no fsync. A bbolt panic or memory fault on a
+// damaged page it reads is returned as an error wrapping ErrDamaged.
 func (s *Store) initSchema() (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -226,6 +247,7 @@ func (s *Store) initSchema() (err error) {
 		}
 	}()
 	var fresh bool
+	schema := uint64(schemaVersion)
 	err = s.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
@@ -241,34 +263,89 @@ func (s *Store) initSchema() (err error) {
 		if len(v) != 8 {
 			return fmt.Errorf("%w: schema version of %d bytes", ErrCorrupt, len(v))
 		}
+		buckets := allBuckets
 		switch n := binary.BigEndian.Uint64(v); {
 		case n > schemaVersion:
 			return fmt.Errorf("written by a newer vela-agent: schema %d, this build knows %d", n, schemaVersion)
+		case n == 1:
+			// Read-only, it stays so: without the children index, which
+			// the children queries and Check then do without.
+			schema, buckets = 1, bucketsV1
 		case n < schemaVersion:
-			// No older schema has existed yet; a migration goes here.
 			return fmt.Errorf("unknown schema %d, this build knows %d", n, schemaVersion)
 		}
-		for _, name := range allBuckets {
-			if tx.Bucket(name) == nil {
-				return fmt.Errorf("%w: bucket %q missing", ErrCorrupt, name)
-			}
-		}
-		return nil
+		return hasBuckets(tx, buckets)
 	})
-	if err != nil || !fresh {
+	switch {
+	case err != nil:
 		return err
-	}
-	if s.readOnly {
+	case fresh && s.readOnly:
 		return errors.New("the state file is empty: no agent has run with it yet")
-	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("create bucket %q: %w", name, err)
+	case fresh:
+		return s.write(func(tx *bolt.Tx) (int, error) {
+			for _, name := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return 0, fmt.Errorf("create bucket %q: %w", name, err)
+				}
 			}
+			return 0, tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion))
+		})
+	case schema == 1 && !s.readOnly:
+		if err := s.write(migrateV1); err != nil {
+			return fmt.Errorf("migrate from schema 1 to %d: %w", schemaVersion, err)
 		}
-		return tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion))
+	}
+	return nil
+}
+
+// hasBuckets reports a missing bucket of those named.
+func hasBuckets(tx *bolt.Tx, names [][]byte) error {
+	for _, name := range names {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("%w: bucket %q missing", ErrCorrupt, name)
+		}
+	}
+	return nil
+}
+
+// migrateV1 takes a file of schema 1 to schema 2 in one transaction: it
+// creates the children index, with an entry for every job that has a
+// parent, and writes the schema version. The job records stay as they
+// are: records of version 1 read back in their kind's lane, where schema 1
+// kept them, so the due index is already right. It reads every job, once.
+func migrateV1(tx *bolt.Tx) (int, error) {
+	if err := hasBuckets(tx, bucketsV1); err != nil {
+		return 0, err
+	}
+	if tx.Bucket(bucketChildren) != nil {
+		// Schema 1 has no such bucket; should one be there anyway, it is
+		// rebuilt from scratch.
+		if err := tx.DeleteBucket(bucketChildren); err != nil {
+			return 0, err
+		}
+	}
+	children, err := tx.CreateBucket(bucketChildren)
+	if err != nil {
+		return 0, fmt.Errorf("create bucket %q: %w", bucketChildren, err)
+	}
+	err = tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+		if len(k) != 8 {
+			return fmt.Errorf("%w: job key of %d bytes", ErrCorrupt, len(k))
+		}
+		id := binary.BigEndian.Uint64(k)
+		j, err := decodeJob(id, v)
+		if err != nil {
+			return fmt.Errorf("job %d: %w (see `vela-agent state check`)", id, err)
+		}
+		if j.Parent == 0 {
+			return nil
+		}
+		return children.Put(childKey(j.Parent, id), nil)
 	})
+	if err != nil {
+		return 0, err
+	}
+	return 0, tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion))
 }
 
 // Close closes the state file. Claims end with it.

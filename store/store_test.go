@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -78,7 +79,8 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	})
 	for _, readOnly := range []bool{false, true} {
 		_, err = Open(path, Options{ReadOnly: readOnly})
-		if err == nil || !strings.Contains(err.Error(), "written by a newer vela-agent: schema 99, this build knows 1") {
+		want := fmt.Sprintf("written by a newer vela-agent: schema %d, this build knows %d", schemaVersion+98, schemaVersion)
+		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Open (read-only %v) of a newer schema: err = %v", readOnly, err)
 		}
 	}
