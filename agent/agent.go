@@ -70,7 +70,8 @@ type Agent struct {
 	now     func() time.Time
 
 	sources   *supervisor // the configured sources, running while Run does
-	workers   *pool       // the upload workers
+	workers   *pool       // the upload workers: lanes calls and chats, held by the pause gates
+	locals    *pool       // the local workers: localLanes, held by nothing
 	gates     *gates
 	apiPace   *pacer // the Vela API
 	upPace    *pacer // the upload service
@@ -109,7 +110,8 @@ func New(o Options) (*Agent, error) {
 		started: time.Now(),
 	}
 	a.cfg.Store(o.Config)
-	a.workers = newPool(a.worker)
+	a.workers = newPool(a.worker(func() []store.Lane { return a.gates.lanes() }))
+	a.locals = newPool(a.worker(func() []store.Lane { return localLanes }))
 	a.health = &commitHealth{log: log, now: a.now, wake: a.wake.Broadcast}
 	a.claimLog = limitedLog{every: time.Minute, now: a.now}
 	a.addLog = limitedLog{every: time.Minute, now: a.now}
@@ -218,6 +220,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.checkGates(ctx)
 	goRun(a.gateLoop)
 	goRun(func(ctx context.Context) { a.workers.run(ctx, a.config().Upload.Concurrency) })
+	goRun(func(ctx context.Context) { a.locals.run(ctx, localWorkers) })
 	cfg := a.config()
 	a.log.Info("vela-agent running", "version", Version, "sources", len(cfg.Sources),
 		"concurrency", cfg.Upload.Concurrency, "state", a.store.Path())
@@ -244,6 +247,10 @@ func (a *Agent) ingest(ctx context.Context, in <-chan []watcher.File) {
 			found := make([]store.Found, len(batch))
 			for i, f := range batch {
 				found[i] = store.Found{Source: f.Source, Path: f.Path, Size: f.Size, ModTime: f.ModTime, Kind: store.Call}
+				if src, ok := a.sources.get(f.Source); ok {
+					lane := firstLane(store.Call, src)
+					found[i].Lane = &lane
+				}
 			}
 			n, err := a.store.Add(found)
 			a.committed(err)
@@ -266,37 +273,52 @@ func (a *Agent) ingest(ctx context.Context, in <-chan []watcher.File) {
 	}
 }
 
-// worker claims due jobs from the open lanes and drives each as far as it goes.
+// localLanes are the lanes of the local workers: work that never waits for
+// Vela (a download to the spool, a ZIP to expand, a post-action to retry),
+// so that it neither takes an upload worker nor is held by a pause.
+var localLanes = []store.Lane{store.LaneLocal, store.LaneStage}
+
+// localWorkers is how many local workers run.
+var localWorkers = 2
+
+// worker returns a worker of a pool: it claims due jobs from the lanes
+// lanes() opens and drives each as far as its steps are this pool's.
 //
-// It returns when ctx ends or when the pool no longer wants it (stop).
-func (a *Agent) worker(ctx context.Context, stop func() bool) {
-	for ctx.Err() == nil && !stop() {
-		woken := a.wake.C() // before Claim, so a wake-up in between is not lost
-		if a.health.broken() {
-			// An upload now could not be recorded: wait for the commits
-			// that retry, or probe the file now and then.
-			a.sleep(ctx, woken, a.config().Upload.RetryMin.D())
-			if ctx.Err() == nil && a.health.broken() {
-				a.committed(a.store.Probe())
+// A worker returns when ctx ends or when its pool no longer wants it (stop).
+func (a *Agent) worker(lanes func() []store.Lane) func(ctx context.Context, stop func() bool) {
+	return func(ctx context.Context, stop func() bool) {
+		for ctx.Err() == nil && !stop() {
+			woken := a.wake.C() // before Claim, so a wake-up in between is not lost
+			if a.health.broken() {
+				// An upload now could not be recorded: wait for the commits
+				// that retry, or probe the file now and then.
+				a.sleep(ctx, woken, a.config().Upload.RetryMin.D())
+				if ctx.Err() == nil && a.health.broken() {
+					a.committed(a.store.Probe())
+				}
+				continue
 			}
-			continue
+			open := lanes()
+			if len(open) == 0 {
+				a.sleep(ctx, woken, -1)
+				continue
+			}
+			j, err := a.store.Claim(open...)
+			if err != nil {
+				a.claimLog.Error(a.log, "claim a job", "err", err)
+				a.sleep(ctx, woken, a.config().Upload.RetryMin.D())
+				continue
+			}
+			if j != nil {
+				a.process(ctx, j, open)
+				continue
+			}
+			wait := time.Duration(-1)
+			if t, ok, err := a.store.NextDue(open...); err == nil && ok {
+				wait = max(time.Until(t), 0)
+			}
+			a.sleep(ctx, woken, wait)
 		}
-		lanes := a.gates.lanes()
-		j, err := a.store.Claim(lanes...)
-		if err != nil {
-			a.claimLog.Error(a.log, "claim a job", "err", err)
-			a.sleep(ctx, woken, a.config().Upload.RetryMin.D())
-			continue
-		}
-		if j != nil {
-			a.process(ctx, j)
-			continue
-		}
-		wait := time.Duration(-1)
-		if t, ok, err := a.store.NextDue(lanes...); err == nil && ok {
-			wait = max(time.Until(t), 0)
-		}
-		a.sleep(ctx, woken, wait)
 	}
 }
 

@@ -82,14 +82,16 @@ func (g *gates) closed(name string) bool {
 	return ok
 }
 
-// lanes lists the lanes whose jobs may be claimed now.
+// lanes lists the lanes of the upload workers (calls and chats) whose
+// jobs may be claimed now. The local workers' lanes (local work and
+// downloads to the spool) have no gate: nothing Vela says holds them.
 func (g *gates) lanes() []store.Lane {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	lanes := []store.Lane{store.LaneLocal}
 	if _, ok := g.m[GateAll]; ok {
-		return lanes
+		return nil
 	}
+	var lanes []store.Lane
 	if _, ok := g.m[GateCalls]; !ok {
 		lanes = append(lanes, store.LaneCalls)
 	}

@@ -125,7 +125,7 @@ func TestHoldEndingBeforeTheSleep(t *testing.T) {
 	a.now = func() time.Time { return end.Add(time.Second) }
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	a.process(ctx, j)
+	a.process(ctx, j, []store.Lane{store.LaneCalls})
 	if ctx.Err() != nil {
 		t.Fatal("the worker slept past a hold that had ended")
 	}

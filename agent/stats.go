@@ -61,6 +61,7 @@ type Stats struct {
 	Pacers  map[string]PacerStats    // by remote: "api", "upload"
 	Sources map[string]watcher.Stats // by source name
 	Workers struct{ Want, Live int } // upload workers
+	Locals  struct{ Want, Live int } // local workers (downloads, ZIPs, post-actions)
 	// StateWriteFailing is true while the state file cannot be written.
 	StateWriteFailing bool
 }
@@ -79,6 +80,7 @@ func (a *Agent) Stats() Stats {
 		st.Sources[r.cfg.Name] = r.src.Stats()
 	}
 	st.Workers.Want, st.Workers.Live = a.workers.size()
+	st.Locals.Want, st.Locals.Live = a.locals.size()
 	st.StateWriteFailing = a.health.broken()
 	return st
 }

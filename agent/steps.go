@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/vela-agent/vela-agent/agent/config"
@@ -79,6 +80,10 @@ type step struct {
 	// held by the calls allocation; stage: the download workers, held by
 	// nothing the API says).
 	lane store.Lane
+	// inline steps run in whichever worker holds the job, whatever their
+	// lane: quick local work after a network step (a post-action). lane
+	// matters for them only when the job waits for them.
+	inline bool
 	// saveAfter commits the job in the background once the step succeeded;
 	// the next step's outside effect waits for that commit (jobRun.ready).
 	saveAfter bool
@@ -97,11 +102,11 @@ type stepKey struct {
 
 var steps = map[stepKey]step{
 	{store.Call, store.Queued, false}:    {name: "describe", run: (*Agent).describe, lane: store.LaneCalls},
-	{store.Call, store.Queued, true}:     {name: "stage", run: (*Agent).stage, lane: store.LaneLocal},
+	{store.Call, store.Queued, true}:     {name: "stage", run: (*Agent).stage, lane: store.LaneStage},
 	{store.Call, store.Staged, false}:    {name: "describe", run: (*Agent).describe, lane: store.LaneCalls},
 	{store.Call, store.Ready, false}:     {name: "presign", run: (*Agent).presign, lane: store.LaneCalls, saveAfter: true},
 	{store.Call, store.Presigned, false}: {name: "upload", run: (*Agent).upload, lane: store.LaneCalls},
-	{store.Call, store.Uploaded, false}:  {name: "finish", run: (*Agent).finish, lane: store.LaneLocal, durableFirst: keepsNothing},
+	{store.Call, store.Uploaded, false}:  {name: "finish", run: (*Agent).finish, lane: store.LaneLocal, inline: true, durableFirst: keepsNothing},
 }
 
 // stepFor returns the step that moves r's job on.
@@ -145,8 +150,21 @@ func (a *Agent) newRun(j *store.Job) (*jobRun, error) {
 // ready waits for the commit the last step started in the background.
 func (r *jobRun) ready() error { return r.c.wait() }
 
-// process drives a claimed job step by step until it finishes, fails or
-// has to wait. Each step changes the job in memory; the job is committed
+// firstLane is the lane a new job of kind from a source waits in: its first
+// step's.
+func firstLane(kind store.Kind, src Source) store.Lane {
+	_, stager := src.(Stager)
+	if st, ok := steps[stepKey{kind, store.Queued, stager}]; ok {
+		return st.lane
+	}
+	return kind.Lane()
+}
+
+// process drives a claimed job step by step until it finishes, fails,
+// has to wait, or reaches a step of another pool's lanes (open are the
+// lanes of the worker's pool): then it is handed over, committed in the
+// lane of that step. A job released to wait goes to the lane of the step
+// it waits for. Each step changes the job in memory; the job is committed
 // before the steps whose outside effect a crash must not repeat blindly:
 //   - the presign is committed while the upload starts, and the upload's
 //     last bytes wait for that commit (Body.Ready), so the storage never
@@ -159,7 +177,7 @@ func (r *jobRun) ready() error { return r.c.wait() }
 //
 // Other steps are committed with the next of those, or when the job is
 // released.
-func (a *Agent) process(ctx context.Context, j *store.Job) {
+func (a *Agent) process(ctx context.Context, j *store.Job, open []store.Lane) {
 	defer a.wake.Broadcast()
 	ctx = withJob(ctx, j.ID)
 	r, err := a.newRun(j)
@@ -173,6 +191,11 @@ func (a *Agent) process(ctx context.Context, j *store.Job) {
 		st, ok := stepFor(r)
 		if !ok {
 			a.failed(ctx, j, parked{fmt.Sprintf("no step for a %s job in state %s", j.Kind, j.State)})
+			c.commit(a.store.Release, true)
+			return
+		}
+		if !st.inline && !slices.Contains(open, st.lane) {
+			j.Lane = st.lane // another pool's work, or a paused lane's
 			c.commit(a.store.Release, true)
 			return
 		}
@@ -201,6 +224,9 @@ func (a *Agent) process(ctx context.Context, j *store.Job) {
 		}
 		if err != nil {
 			a.failed(ctx, j, err)
+			if next, ok := stepFor(r); ok && j.State.Active() {
+				j.Lane = next.lane
+			}
 			if c.confirmed {
 				// Only a post-action failed: the upload itself must be
 				// recorded, whatever else happens.
