@@ -53,7 +53,7 @@ func TestFaultBurstDefaultRetrySettings(t *testing.T) {
 	st := h.agent.Stats()
 	if st.Retries[agent.CausePresign] == 0 || st.Retries[agent.CauseUpload] == 0 ||
 		st.Pacers["api"].Failures != 5 || st.Pacers["upload"].Failures != 6 || st.Pacers["upload"].RetryAfterHolds == 0 ||
-		st.Sources["calls"].Scans == 0 || st.Sources["calls"].Found < n {
+		st.Sources["calls"].Scans == 0 || st.Sources["calls"].Found < n || st.Store.Commits == 0 {
 		t.Errorf("stats: %+v", st)
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vela-agent/vela-agent/agent/upload"
 	"github.com/vela-agent/vela-agent/agent/vela"
+	"github.com/vela-agent/vela-agent/store"
 	"github.com/vela-agent/vela-agent/watcher"
 )
 
@@ -62,6 +63,7 @@ type Stats struct {
 	Sources map[string]watcher.Stats // by source name
 	Workers struct{ Want, Live int } // upload workers
 	Locals  struct{ Want, Live int } // local workers (downloads, ZIPs, post-actions)
+	Store   store.Stats              // the state file's commits, batches and their time
 	// StateWriteFailing is true while the state file cannot be written.
 	StateWriteFailing bool
 }
@@ -81,6 +83,7 @@ func (a *Agent) Stats() Stats {
 	}
 	st.Workers.Want, st.Workers.Live = a.workers.size()
 	st.Locals.Want, st.Locals.Live = a.locals.size()
+	st.Store = a.store.Stats()
 	st.StateWriteFailing = a.health.broken()
 	return st
 }
