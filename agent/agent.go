@@ -215,6 +215,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		goRun(func(ctx context.Context) { a.ingest(ctx, a.sources.found) })
 		goRun(a.pruneLoop)
 	}
+	if n := a.cleanSpool(a.config().StateDir); n > 0 {
+		a.log.Info("removed spool copies no unfinished job needs", "files", n)
+	}
 	// A pause recorded before a restart is checked at once, not after a
 	// whole recheck interval.
 	a.checkGates(ctx)

@@ -87,6 +87,15 @@ status: {listen: ""}
 	srv.SetAllocation(0) // the start-up check finds no minutes: calls stay paused
 	a.gates.set(GateCalls, "Allocation exceeded (test)")
 
+	// A copy left by a job that no longer exists is removed at start.
+	stray := filepath.Join(dir, "state", "spool", "remote", "999.wav.part")
+	if err := os.MkdirAll(filepath.Dir(stray), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stray, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -121,7 +130,13 @@ status: {listen: ""}
 	srv.SetAllocation(1000)
 	a.gates.clear(GateCalls)
 	a.wake.Broadcast()
-	waitFor("the upload", func(j *store.Job) bool { return j.State == store.Done })
+	j = waitFor("the upload", func(j *store.Job) bool { return j.State == store.Done })
+	if _, err := os.Stat(j.Spool); !os.IsNotExist(err) {
+		t.Errorf("spool copy %s still there once the job is done (%v)", j.Spool, err)
+	}
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Errorf("stray spool file %s not removed at start (%v)", stray, err)
+	}
 	objs := srv.Objects()
 	if len(objs) != 1 || objs[0].Size != int64(len(data)) {
 		t.Errorf("objects %+v, want the file once", objs)

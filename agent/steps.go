@@ -373,7 +373,7 @@ func (a *Agent) stage(ctx context.Context, r *jobRun) error {
 	if !ok {
 		return parked{"source " + r.j.Source + " cannot stage files"}
 	}
-	spool := filepath.Join(r.cfg.StateDir, "spool", fmt.Sprintf("%d%s", r.j.ID, path.Ext(r.j.Path)))
+	spool := spoolPath(r.cfg.StateDir, r.j)
 	if err := os.MkdirAll(filepath.Dir(spool), 0o700); err != nil {
 		return fmt.Errorf("stage %s: %w", r.j.Path, err)
 	}
@@ -564,6 +564,7 @@ func (a *Agent) finish(ctx context.Context, r *jobRun) error {
 		}
 	}
 	r.j.State = store.Done
+	a.dropSpool(r.j)
 	return nil
 }
 
@@ -586,6 +587,7 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 		a.track.event(j, "parked: "+pk.reason)
 	case errors.As(err, &sk):
 		j.State, j.Reason = store.Skipped, sk.reason
+		a.dropSpool(j)
 		a.log.Info("skipped", "job", j.ID, "file", j.Path, "reason", sk.reason)
 	case errors.As(err, &or):
 		// Kept, not parked: the source may come back with the next

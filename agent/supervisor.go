@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"sort"
@@ -99,7 +100,7 @@ func (s *supervisor) apply(cfgs []config.Source) (added, removed, changed []stri
 		if _, ok := s.running[sc.Name]; ok {
 			continue
 		}
-		src, nerr := newLocalSource(sc, s.watch, s.log)
+		src, nerr := s.newSource(sc)
 		if nerr != nil {
 			if err == nil {
 				err = nerr
@@ -119,6 +120,14 @@ func (s *supervisor) apply(cfgs []config.Source) (added, removed, changed []stri
 	sort.Strings(removed)
 	sort.Strings(changed)
 	return added, removed, changed, err
+}
+
+// newSource makes the source sc configures.
+func (s *supervisor) newSource(sc config.Source) (Source, error) {
+	if sc.IsFTP() {
+		return nil, fmt.Errorf("source %s: FTP sources cannot run in this build", sc.Name)
+	}
+	return newLocalSource(sc, s.watch, s.log)
 }
 
 // run starts every source and returns once ctx has ended and all of them

@@ -103,10 +103,11 @@ type Source struct {
 	// Name identifies the source in the queue and in logs: unique,
 	// letters, digits, '.', '_' and '-'. Required.
 	Name string `yaml:"name"`
-	// Type is "local" (default). FTP sources are not available yet.
+	// Type is "local" (default) or "ftp".
 	Type string `yaml:"type"`
-	// Path is the folder; absolute after Load. Required. It need not exist
-	// at load time.
+	// Path is the folder of a local source; absolute after Load. Required
+	// for local sources, not allowed for FTP ones (their folder is in URL).
+	// It need not exist at load time.
 	Path string `yaml:"path"`
 	// Recursive says whether to watch subfolders too. Use Recurse.
 	Recursive *bool `yaml:"recursive"`
@@ -130,8 +131,79 @@ type Source struct {
 	// network shares that deliver no events.
 	Poll bool `yaml:"poll"`
 	// AfterUpload is "keep" (default), "delete" or "move:DIR". After Load
-	// DIR is absolute and outside every source's path; see MoveDir.
+	// DIR is absolute and outside every source's path; see MoveDir. For an
+	// FTP source DIR is a folder on the server, absolute or relative to the
+	// URL's folder, and the action is taken there.
 	AfterUpload string `yaml:"after_upload"`
+
+	FTP `yaml:",inline"`
+}
+
+// FTP holds the keys of an FTP or FTPS source (type: ftp).
+type FTP struct {
+	// URL is ftp://USER@HOST[:PORT]/DIR, or ftps://... for implicit TLS
+	// (port 990 by default). It holds no password. Required.
+	URL string `yaml:"url"`
+	// TLS "explicit" on an ftp:// URL asks for AUTH TLS; "" is plain FTP.
+	TLS string `yaml:"tls"`
+	// Password, or PasswordFile: the account's password. One is required.
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// CAFile is a PEM file of certificates to trust for the server,
+	// instead of the system's; ServerName the name to verify it as.
+	CAFile     string `yaml:"ca_file"`
+	ServerName string `yaml:"server_name"`
+	// TLSInsecureSkipVerify turns certificate checks off. Only when
+	// written out; a warning is logged on every start.
+	TLSInsecureSkipVerify bool `yaml:"tls_insecure_skip_verify"`
+	// PollInterval is how often the server is listed. Default 1m.
+	PollInterval Duration `yaml:"poll_interval"`
+	// Timeout is the deadline of every FTP operation. Default 60s.
+	Timeout Duration `yaml:"timeout"`
+	// List is "auto" (MLSD when the server offers it), "mlsd" or "list".
+	List string `yaml:"list"`
+	// ServerTimezone is the zone of the times a server reports in LIST and
+	// MDTM when it uses local time. Default UTC.
+	ServerTimezone string `yaml:"server_timezone"`
+	// MaxConnections is how many connections the source opens at most:
+	// one lists, the others download. Default 2.
+	MaxConnections int `yaml:"max_connections"`
+
+	host, user, dir string
+	loc             *time.Location
+}
+
+// IsFTP reports whether s is an FTP source.
+func (s Source) IsFTP() bool { return s.Type == "ftp" }
+
+// FTPAddr returns the FTP source's host:port, user and folder, from URL.
+func (s Source) FTPAddr() (hostport, user, dir string) { return s.host, s.user, s.dir }
+
+// ImplicitTLS reports whether the URL is ftps://.
+func (s Source) ImplicitTLS() bool { return strings.HasPrefix(strings.ToLower(s.URL), "ftps://") }
+
+// UsesTLS reports whether the FTP source talks TLS, explicit or implicit.
+func (s Source) UsesTLS() bool { return s.ImplicitTLS() || s.TLS == "explicit" }
+
+// ServerLocation is the zone of ServerTimezone (UTC when empty).
+func (s Source) ServerLocation() *time.Location {
+	if s.loc == nil {
+		return time.UTC
+	}
+	return s.loc
+}
+
+// FTPPassword returns the FTP source's password, reading PasswordFile at
+// every call, so that a changed password is picked up without a restart.
+func (s Source) FTPPassword() (string, error) {
+	if s.Password != "" {
+		return s.Password.Reveal(), nil
+	}
+	p, err := readSecretFile(s.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("read the password of source %s: %w", s.Name, err)
+	}
+	return p, nil
 }
 
 // Recurse reports whether subfolders are watched (the default).
@@ -338,6 +410,16 @@ func (c *Config) checkFiles() Errors {
 		secretFile("api.refresh_token_file", p, "the API refresh token", p+" does not exist yet: run `vela-agent login`")
 	}
 
+	for i, s := range c.Sources {
+		if s.IsFTP() && s.PasswordFile != "" {
+			secretFile(fmt.Sprintf("sources[%d].password_file", i), s.PasswordFile, "the FTP password", s.PasswordFile+" does not exist")
+		}
+		if s.IsFTP() && s.CAFile != "" {
+			if _, err := os.ReadFile(s.CAFile); err != nil {
+				errs = append(errs, problem(fmt.Sprintf("sources[%d].ca_file", i), "cannot read %s: %s", s.CAFile, cause(err)))
+			}
+		}
+	}
 	for i, s := range c.Sources {
 		if s.Type != "local" || s.Path == "" {
 			continue

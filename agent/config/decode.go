@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -266,16 +267,24 @@ func (d *decoder) decodeStruct(path string, n ast.Node, v reflect.Value) {
 		d.errorf(path, "must be a mapping of keys to values, not %s", describe(n))
 		return
 	}
-	fields := map[string]int{}
+	fields := map[string][]int{}
 	var names []string
-	for i := range v.NumField() {
-		f := v.Type().Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if f.IsExported() && name != "" && name != "-" {
-			fields[name] = i
-			names = append(names, name)
+	var collect func(t reflect.Type, index []int)
+	collect = func(t reflect.Type, index []int) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			at := append(slices.Clone(index), i)
+			switch {
+			case f.Anonymous && opts == "inline" && f.Type.Kind() == reflect.Struct:
+				collect(f.Type, at) // its keys are this mapping's
+			case f.IsExported() && name != "" && name != "-":
+				fields[name] = at
+				names = append(names, name)
+			}
 		}
 	}
+	collect(v.Type(), nil)
 	for _, e := range d.entries(path, m, 0) {
 		key, p, ok := d.key(path, e)
 		if !ok {
@@ -286,7 +295,7 @@ func (d *decoder) decodeStruct(path string, n ast.Node, v reflect.Value) {
 			d.errorf(p, "unknown key%s", suggest(key, names))
 			continue
 		}
-		d.decode(p, e.Value, v.Field(i))
+		d.decode(p, e.Value, v.FieldByIndex(i))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -211,18 +212,21 @@ func (d *decoder) validateSources(srcs []Source, dir string) {
 		case "local", "":
 			s.Type = "local"
 		case "ftp":
-			d.errorf(key("type"), "ftp sources are not available in this version")
 		default:
-			d.errorf(key("type"), "%q is not a source type (use local)", s.Type)
+			d.errorf(key("type"), "%q is not a source type (use local or ftp)", s.Type)
 		}
 
-		if s.Path == "" {
+		switch {
+		case s.IsFTP():
+			d.validateFTP(s, key, dir)
+		case s.Path == "":
 			d.errorf(key("path"), "required")
-		} else {
+		default:
 			s.Path = absPath(dir, s.Path)
 		}
 
 		switch {
+		case s.IsFTP():
 		case s.RescanInterval <= 0:
 			d.errorf(key("rescan_interval"), "must be more than 0")
 		case s.RescanInterval < s.Settle:
@@ -240,6 +244,8 @@ func (d *decoder) validateSources(srcs []Source, dir string) {
 		switch prefix, moveTo, isMove := strings.Cut(after, ":"); {
 		case strings.EqualFold(after, "keep"), strings.EqualFold(after, "delete"):
 			s.AfterUpload = strings.ToLower(after)
+		case isMove && strings.EqualFold(prefix, "move") && strings.TrimSpace(moveTo) != "" && s.IsFTP():
+			s.AfterUpload = "move:" + path.Clean(strings.TrimSpace(moveTo)) // a folder on the server
 		case isMove && strings.EqualFold(prefix, "move") && strings.TrimSpace(moveTo) != "":
 			s.AfterUpload = "move:" + absPath(dir, strings.TrimSpace(moveTo))
 		case isMove && strings.EqualFold(prefix, "move"):
@@ -270,7 +276,7 @@ func (d *decoder) validateSources(srcs []Source, dir string) {
 	}
 	for j, s := range srcs {
 		dst := s.MoveDir()
-		if dst == "" {
+		if dst == "" || s.IsFTP() {
 			continue
 		}
 		for i, other := range srcs {
@@ -285,6 +291,110 @@ func (d *decoder) validateSources(srcs []Source, dir string) {
 			}
 		}
 	}
+}
+
+// validateFTP checks the keys of an FTP source and fills in what the URL
+// says.
+func (d *decoder) validateFTP(s *Source, key func(string) string, dir string) {
+	if s.Path != "" {
+		d.errorf(key("path"), "is for local sources; an FTP source's folder is the end of its url")
+	}
+	if !d.has(key("settle")) {
+		s.Settle = Duration(time.Minute)
+	}
+	if s.PollInterval == 0 && !d.has(key("poll_interval")) {
+		s.PollInterval = Duration(time.Minute)
+	}
+	if s.Timeout == 0 && !d.has(key("timeout")) {
+		s.Timeout = Duration(time.Minute)
+	}
+	if s.MaxConnections == 0 && !d.has(key("max_connections")) {
+		s.MaxConnections = 2
+	}
+	if s.List == "" {
+		s.List = "auto"
+	}
+	u, err := url.Parse(s.URL)
+	switch {
+	case s.URL == "":
+		d.errorAt(d.pos[key("type")], key("url"), "required: ftp://USER@HOST[:PORT]/FOLDER, or ftps:// for implicit TLS")
+	case err != nil || u.Host == "" || (u.Scheme != "ftp" && u.Scheme != "ftps"):
+		d.errorf(key("url"), "is not a URL such as ftp://recorder@pbx.example/calls or ftps://recorder@pbx.example/calls")
+	case u.User == nil || u.User.Username() == "":
+		d.errorf(key("url"), "needs the user name: ftp://USER@%s%s", u.Host, u.Path)
+	case hasPassword(u):
+		d.errorf(key("url"), "must not hold the password: set password_file, or password: \"${NAME}\" from the environment")
+	case u.RawQuery != "" || u.Fragment != "":
+		d.errorf(key("url"), "must not have a query (?) or a fragment (#)")
+	default:
+		port := u.Port()
+		if port == "" {
+			port = "21"
+			if u.Scheme == "ftps" {
+				port = "990"
+			}
+		}
+		s.host, s.user = net.JoinHostPort(u.Hostname(), port), u.User.Username()
+		s.dir = path.Clean("/" + u.Path)
+	}
+	switch s.TLS = strings.ToLower(strings.TrimSpace(s.TLS)); {
+	case s.TLS == "":
+	case s.TLS != "explicit":
+		d.errorf(key("tls"), "%q is not explicit (leave it out for plain FTP; ftps:// URLs are implicit TLS)", s.TLS)
+	case err == nil && u.Scheme == "ftps":
+		d.errorf(key("tls"), "explicit is for ftp:// URLs; an ftps:// URL is implicit TLS already")
+	}
+	switch {
+	case s.Password != "" && s.PasswordFile != "":
+		d.errorf(key("password_file"), "only one of password and password_file may be set")
+	case s.Password != "":
+		raw := string(s.Password)
+		v, err := expandEnv(raw)
+		if err != nil {
+			d.errorf(key("password"), "%s", err)
+		}
+		if !strings.Contains(raw, "${") {
+			d.errorf(key("password"), "write the password in password_file, or as \"${NAME}\" from the environment, not in this file")
+		}
+		s.Password = Secret(v)
+	case s.PasswordFile != "":
+		s.PasswordFile = absPath(dir, s.PasswordFile)
+	default:
+		d.errorAt(d.pos[key("type")], key("password_file"), "required: the file holding the FTP password (or password: \"${NAME}\")")
+	}
+	if s.CAFile != "" {
+		s.CAFile = absPath(dir, s.CAFile)
+	}
+	if !s.UsesTLS() {
+		for _, k := range []string{"ca_file", "server_name", "tls_insecure_skip_verify"} {
+			if d.has(key(k)) {
+				d.errorf(key(k), "is for FTPS: use an ftps:// URL or tls: explicit")
+			}
+		}
+	}
+	d.positive(key("poll_interval"), s.PollInterval)
+	d.positive(key("timeout"), s.Timeout)
+	d.positive(key("settle"), s.Settle)
+	if s.MaxConnections < 1 {
+		d.errorf(key("max_connections"), "must be at least 1")
+	}
+	switch s.List = strings.ToLower(s.List); s.List {
+	case "auto", "mlsd", "list":
+	default:
+		d.errorf(key("list"), "must be auto, mlsd or list")
+	}
+	if tz := s.ServerTimezone; tz != "" {
+		loc, err := time.LoadLocation(tz)
+		if err != nil {
+			d.errorf(key("server_timezone"), "%q is not a time zone such as UTC or Africa/Johannesburg", tz)
+		}
+		s.loc = loc
+	}
+}
+
+func hasPassword(u *url.URL) bool {
+	_, ok := u.User.Password()
+	return ok
 }
 
 // patterns checks a list of include or exclude patterns, in the dialect
