@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -58,17 +59,18 @@ func TestStoredPresignReusedUntilMargin(t *testing.T) {
 	}
 }
 
-// claimedCall makes an agent (not running) on the emulator with one call
-// queued and claimed.
-func claimedCall(t *testing.T) (*Agent, *store.Job, *velatest.Server) {
+// testAgent makes an agent (not running) on the emulator, with the
+// configuration's sources (YAML flow list items, %[1]s standing for the
+// watched folder) and the upload settings given; in is the folder.
+func testAgent(t *testing.T, sources, upload string) (a *Agent, srv *velatest.Server, dir, in string) {
 	t.Helper()
 	srv, err := velatest.Start(velatest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in")
+	dir = t.TempDir()
+	in = filepath.Join(dir, "in")
 	if err := os.MkdirAll(in, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -77,19 +79,28 @@ func claimedCall(t *testing.T) (*Agent, *store.Job, *velatest.Server) {
 		t.Fatal(err)
 	}
 	cfg, err := config.Parse(filepath.Join(dir, "vela-agent.yaml"), []byte(fmt.Sprintf(`
-api: {base_url: %q, org_id: org-test, refresh_token_file: %q}
+api: {base_url: %q, org_id: org-test, refresh_token_file: %q, allocation_recheck: 1h}
 state_dir: %q
-sources: [{name: calls, path: %q}]
+sources: [`+fmt.Sprintf(sources, strconv.Quote(in))+`]
+upload: {`+upload+`}
 status: {listen: ""}
-`, srv.URL(), token, filepath.Join(dir, "state"), in)))
+`, srv.URL(), token, filepath.Join(dir, "state"))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := Open(cfg, nil, true)
+	a, err = Open(cfg, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
+	return a, srv, dir, in
+}
+
+// claimedCall makes an agent (not running) on the emulator with one call
+// queued and claimed.
+func claimedCall(t *testing.T) (*Agent, *store.Job, *velatest.Server) {
+	t.Helper()
+	a, srv, _, in := testAgent(t, "{name: calls, path: %[1]s}", "")
 	if err := os.WriteFile(filepath.Join(in, "call.wav"), []byte("RIFF...."), 0o644); err != nil {
 		t.Fatal(err)
 	}

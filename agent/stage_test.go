@@ -2,15 +2,12 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/vela-agent/vela-agent/agent/config"
-	"github.com/vela-agent/vela-agent/agent/vela/velatest"
 	"github.com/vela-agent/vela-agent/store"
 )
 
@@ -52,35 +49,7 @@ func (s copyStager) Stage(_ context.Context, j *store.Job, spool string) error {
 // local workers even while call uploads are paused, and are handed to the
 // upload workers, which upload the spool copy.
 func TestStagedSourceGoesThroughTheStageLane(t *testing.T) {
-	srv, err := velatest.Start(velatest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in")
-	if err := os.MkdirAll(in, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	token := filepath.Join(dir, "token")
-	if err := os.WriteFile(token, []byte(srv.RefreshToken()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse(filepath.Join(dir, "vela-agent.yaml"), []byte(fmt.Sprintf(`
-api: {base_url: %q, org_id: org-test, refresh_token_file: %q, allocation_recheck: 1h}
-state_dir: %q
-sources: [{name: remote, path: %q, settle: 100ms, rescan_interval: 1s}]
-upload: {retry_min: 50ms, retry_max: 500ms}
-status: {listen: ""}
-`, srv.URL(), token, filepath.Join(dir, "state"), in)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := Open(cfg, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a, srv, dir, in := testAgent(t, "{name: remote, path: %[1]s, settle: 100ms, rescan_interval: 1s}", "retry_min: 50ms, retry_max: 500ms")
 	r := a.sources.running["remote"]
 	staged := make(chan string, 1)
 	r.src = copyStager{localSource: r.src.(*localSource), staged: staged}

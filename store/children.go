@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // A job's children are the jobs of the files expanded from it: the
@@ -60,26 +58,12 @@ func (s *Store) Expand(parent uint64, children []Found) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var added int
-	err := s.update(func(q *qtx) error {
-		added = 0
+	err := s.update(func(q *qtx) (err error) {
 		if _, err := q.load(parent); err != nil {
 			return err
 		}
-		for _, b := range []*bolt.Bucket{q.jobs, q.due, q.seen, q.children} {
-			b.FillPercent = 0.9 // appends, as in Add
-		}
-		for i := range children {
-			f := children[i]
-			f.Parent = parent
-			ok, err := s.add(q, &f, now)
-			if err != nil {
-				return fmt.Errorf("%s file %q: %w", f.Source, f.Path, err)
-			}
-			if ok {
-				added++
-			}
-		}
-		return nil
+		added, err = s.addAll(q, children, parent, now)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("expand job %d: %w", parent, err)

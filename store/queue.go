@@ -62,31 +62,43 @@ func (s *Store) Add(found []Found) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var added int
-	err := s.update(func(q *qtx) error {
-		added = 0
-		// New jobs append to the jobs bucket and, mostly, to the Queued
-		// range of the state index and the end of their lane in the due
-		// index; a rescan offers files in directory order. Splitting
-		// pages full, as bbolt advises for appends, keeps the file small.
-		for _, b := range []*bolt.Bucket{q.jobs, q.state, q.due, q.seen} {
-			b.FillPercent = 0.9
-		}
-		for i := range found {
-			f := &found[i]
-			ok, err := s.add(q, f, now)
-			if err != nil {
-				return fmt.Errorf("add %s file %q: %w", f.Source, f.Path, err)
-			}
-			if ok {
-				added++
-			}
-		}
-		return nil
+	err := s.update(func(q *qtx) (err error) {
+		added, err = s.addAll(q, found, 0, now)
+		return err
 	})
 	if err != nil {
 		return 0, err
 	}
 	s.stats.added.Add(uint64(added))
+	return added, nil
+}
+
+// addAll records file versions, as children of parent if it is not 0, and
+// returns how many made a job. s.mu is held.
+func (s *Store) addAll(q *qtx, found []Found, parent uint64, now time.Time) (int, error) {
+	// New jobs append to the jobs bucket and, mostly, to the Queued range
+	// of the state index and the end of their lane in the due index; a
+	// rescan offers files in directory order. Splitting pages full, as
+	// bbolt advises for appends, keeps the file small.
+	for _, b := range []*bolt.Bucket{q.jobs, q.state, q.due, q.seen, q.children} {
+		if b != nil { // children: missing in a schema-1 file opened read-only, which adds nothing
+			b.FillPercent = 0.9
+		}
+	}
+	added := 0
+	for i := range found {
+		f := found[i]
+		if parent != 0 {
+			f.Parent = parent
+		}
+		ok, err := s.add(q, &f, now)
+		if err != nil {
+			return added, fmt.Errorf("add %s file %q: %w", f.Source, f.Path, err)
+		}
+		if ok {
+			added++
+		}
+	}
 	return added, nil
 }
 
