@@ -15,10 +15,6 @@ import (
 	jftp "github.com/jlaffaye/ftp"
 )
 
-// dialHook, when set by a test, wraps every raw connection a Source dials
-// (control first, then data), to inject faults or count bytes.
-var dialHook func(addr string, c net.Conn) net.Conn
-
 // deadlineConn gives every Read and Write a deadline of timeout from its
 // start, so no operation can hang past it.
 type deadlineConn struct {
@@ -93,8 +89,8 @@ func (s *Source) dial(ctx context.Context) (*conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if dialHook != nil {
-			raw = dialHook(addr, raw)
+		if s.dialHook != nil {
+			raw = s.dialHook(addr, raw)
 		}
 		cn.track(raw)
 		var c net.Conn = &deadlineConn{Conn: raw, timeout: o.Timeout}

@@ -111,6 +111,10 @@ type Source struct {
 	running atomic.Bool
 	now     func() time.Time
 
+	// dialHook, when a test sets it before use, wraps every raw
+	// connection dialled (control first, then data) to inject faults.
+	dialHook func(addr string, c net.Conn) net.Conn
+
 	lister *pool // the listing connection
 	xfer   *pool // the transfer connections
 
