@@ -84,7 +84,7 @@ func TestPollGrowingFileNotTaken(t *testing.T) {
 	if len(got) != 1 || got[0].Size != st.Size() {
 		t.Fatalf("got %+v, want size %d", got, st.Size())
 	}
-	if time.Since(start) < 900*time.Millisecond {
+	if time.Since(start) < 850*time.Millisecond {
 		t.Errorf("taken %v after start: before it settled", time.Since(start))
 	}
 }

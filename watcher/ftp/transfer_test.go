@@ -170,3 +170,70 @@ func TestDownloadCutFiveTimes(t *testing.T) {
 	}
 	t.Logf("1 MiB cut 5 times: %d bytes fetched (%.2fx)", fetched.Load(), float64(fetched.Load())/float64(len(data)))
 }
+
+func TestDeleteAndMove(t *testing.T) {
+	ts := startServer(t, t.TempDir())
+	ctx := context.Background()
+	ts.write(t, "calls/a.wav", "aaaa", time.Time{})
+	ts.write(t, "calls/b.wav", "bb", time.Time{})
+	ts.write(t, "calls/c.wav", "cc", time.Time{})
+	ts.write(t, "done/b.wav", "old", time.Time{})
+	s := newSource(t, ts, func(o *Options) { o.Dir = "/calls" })
+	exists := func(rel string) bool {
+		_, err := os.Stat(filepath.Join(ts.root, filepath.FromSlash(rel)))
+		return err == nil
+	}
+
+	if err := s.Delete(ctx, "a.wav"); err != nil {
+		t.Fatal(err)
+	}
+	if exists("calls/a.wav") {
+		t.Error("a.wav still there")
+	}
+	if err := s.Delete(ctx, "a.wav"); err != nil {
+		t.Errorf("second delete: %v", err)
+	}
+	if err := s.Delete(ctx, "../done/b.wav"); err == nil {
+		t.Error("delete outside Dir accepted")
+	}
+
+	// Into a missing folder, relative to Dir.
+	dst, err := s.Move(ctx, "c.wav", "archive/2025")
+	if err != nil || dst != "/calls/archive/2025/c.wav" || !exists("calls/archive/2025/c.wav") {
+		t.Fatalf("move c.wav: %q, %v", dst, err)
+	}
+	// Retried after success: same answer.
+	if dst2, err := s.Move(ctx, "c.wav", "archive/2025"); err != nil || dst2 != dst {
+		t.Errorf("retry: %q, %v", dst2, err)
+	}
+	// A clash in an absolute folder: a free name.
+	dst, err = s.Move(ctx, "b.wav", "/done")
+	if err != nil || dst != "/done/b.1.wav" {
+		t.Fatalf("move b.wav: %q, %v", dst, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ts.root, "done", "b.wav")); string(b) != "old" {
+		t.Error("existing file overwritten")
+	}
+	if b, _ := os.ReadFile(filepath.Join(ts.root, "done", "b.1.wav")); string(b) != "bb" {
+		t.Error("moved file wrong")
+	}
+	if dst2, err := s.Move(ctx, "b.wav", "/done"); err != nil || dst2 != dst {
+		t.Errorf("retry: %q, %v", dst2, err)
+	}
+	// Gone and nowhere to be found: an error.
+	if _, err := s.Move(ctx, "zzz.wav", "/done"); err == nil {
+		t.Error("move of a missing file succeeded")
+	}
+}
+
+func TestNumbered(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		i    int
+		want string
+	}{{"x.wav", 0, "x.wav"}, {"x.wav", 1, "x.1.wav"}, {"x.tar.gz", 2, "x.tar.2.gz"}, {"noext", 3, "noext.3"}, {".wav", 1, ".wav.1"}} {
+		if got := numbered(c.name, c.i); got != c.want {
+			t.Errorf("numbered(%q, %d) = %q, want %q", c.name, c.i, got, c.want)
+		}
+	}
+}
