@@ -3,12 +3,14 @@ package ftp
 import (
 	"context"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +31,35 @@ type testServer struct {
 	root string
 	addr string
 	srv  *server.Server
+	ln   *trackListener
 	done chan struct{}
+}
+
+// trackListener remembers the connections it accepted, so that stop can
+// cut them: the server's own Shutdown keeps them, and races with Serve.
+type trackListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *trackListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+func (l *trackListener) closeAll() {
+	_ = l.Listener.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		_ = c.Close()
+	}
 }
 
 func startServer(t *testing.T, root string) *testServer {
@@ -69,10 +99,11 @@ func (ts *testServer) start(addr string) {
 	}
 	ts.addr = ln.Addr().String()
 	ts.srv = srv
+	ts.ln = &trackListener{Listener: ln}
 	ts.done = make(chan struct{})
 	go func() {
 		defer close(ts.done)
-		_ = srv.Serve(ln)
+		_ = srv.Serve(ts.ln)
 	}()
 }
 
@@ -80,7 +111,7 @@ func (ts *testServer) stop() {
 	if ts.srv == nil {
 		return
 	}
-	_ = ts.srv.Shutdown()
+	ts.ln.closeAll()
 	<-ts.done
 	ts.srv = nil
 }
@@ -99,6 +130,11 @@ func (ts *testServer) write(t *testing.T, rel, data string, mtime time.Time) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestMain(m *testing.M) {
+	log.SetOutput(io.Discard) // the embedded server's file driver logs misses
+	os.Exit(m.Run())
 }
 
 func testLogger(t *testing.T) *slog.Logger {
