@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,4 +143,47 @@ func TestTLSCertificateNotTrusted(t *testing.T) {
 	runSource(t, s)
 	waitFor(t, "problem", func() bool { return strings.Contains(s.Problem(), "certificate not trusted") })
 	t.Log(s.Problem())
+}
+
+func TestHungServerTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accepts, never greets
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	ts := &testServer{addr: ln.Addr().String()}
+	s := newSource(t, ts, func(o *Options) { o.Timeout = 200 * time.Millisecond })
+	start := time.Now()
+	_, err = s.Download(context.Background(), "a.wav", 1, time.Now(), t.TempDir()+"/a.wav")
+	if err == nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("download from a hung server: %v after %v", err, time.Since(start))
+	}
+	if d := s.describe(err); !strings.Contains(d, "unreachable") {
+		t.Errorf("describe: %q", d)
+	}
+}
+
+func TestPollTenThousand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	ts := startServer(t, t.TempDir())
+	for i := range 10_000 {
+		ts.write(t, "big/"+strconv.Itoa(i)+".wav", "x", time.Time{})
+	}
+	s := newSource(t, ts, func(o *Options) { o.Settle = time.Millisecond; o.PollInterval = 10 * time.Millisecond })
+	got := collect(t, runSource(t, s), 10_000, 20*time.Second)
+	if len(got) != 10_000 {
+		t.Fatalf("found %d of 10000", len(got))
+	}
+	t.Logf("10,000 files listed in %v", s.Stats().LastScanDuration)
 }
