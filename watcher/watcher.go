@@ -358,3 +358,27 @@ func matchAny(ps []pattern, rel, name string) bool {
 	}
 	return false
 }
+
+// Filter applies Include and Exclude patterns, with the same semantics as
+// [Options] and the same ignored names, to slash-separated paths relative
+// to a root. It lets sources other than local folders (FTP) filter alike.
+type Filter struct{ r rules }
+
+// NewFilter compiles include and exclude patterns; see [CheckPattern].
+func NewFilter(include, exclude []string) (*Filter, error) {
+	in, err := compile(include)
+	if err != nil {
+		return nil, fmt.Errorf("include: %w", err)
+	}
+	ex, err := compile(exclude)
+	if err != nil {
+		return nil, fmt.Errorf("exclude: %w", err)
+	}
+	return &Filter{r: rules{include: in, exclude: ex}}, nil
+}
+
+// File reports whether the file at rel is to be offered.
+func (f *Filter) File(rel string) bool { return f.r.wantFile(rel, path.Base(rel)) }
+
+// Dir reports whether the folder at rel is to be entered.
+func (f *Filter) Dir(rel string) bool { return f.r.wantDir(rel, path.Base(rel)) }
