@@ -93,6 +93,9 @@ func (a *Agent) QueueFiles(paths []string) ([]Pushed, error) {
 func (a *Agent) pushFound(abs string, fi fs.FileInfo) store.Found {
 	f := store.Found{Source: PushSource, Path: filepath.ToSlash(abs), Size: fi.Size(), ModTime: fi.ModTime(), Kind: store.Call}
 	for _, sc := range a.config().Sources {
+		if sc.IsFTP() {
+			continue
+		}
 		if rel, ok := inside(sc.Path, abs); ok {
 			f.Source, f.Path = sc.Name, rel
 			break

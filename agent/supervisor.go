@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"reflect"
 	"sort"
@@ -125,7 +124,7 @@ func (s *supervisor) apply(cfgs []config.Source) (added, removed, changed []stri
 // newSource makes the source sc configures.
 func (s *supervisor) newSource(sc config.Source) (Source, error) {
 	if sc.IsFTP() {
-		return nil, fmt.Errorf("source %s: FTP sources cannot run in this build", sc.Name)
+		return newFTPSource(sc, s.log)
 	}
 	return newLocalSource(sc, s.watch, s.log)
 }
