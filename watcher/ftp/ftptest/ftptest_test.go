@@ -163,11 +163,45 @@ func TestModes(t *testing.T) {
 	}
 }
 
-// TestSessionReuseRequired shows what require_ssl_reuse=YES refuses: a
-// client whose data connections do not resume the control connection's
-// TLS session, here one without a ClientSessionCache. With NoSSLReuse the
-// same client passes.
-func TestSessionReuseRequired(t *testing.T) {
+// TestSessionReuse shows which client configurations pass vsftpd's
+// require_ssl_reuse=YES: only those whose data connections resume the
+// control connection's TLS session, which takes a ClientSessionCache and
+// the same cache key (ServerName) for every connection. With NoSSLReuse
+// every one passes.
+func TestSessionReuse(t *testing.T) {
+	tests := []struct {
+		name string
+		conf func(s *ftptest.Server) *tls.Config
+		ok   bool // with require_ssl_reuse=YES
+	}{
+		{"TLSConfig", func(s *ftptest.Server) *tls.Config { return s.TLSConfig() }, true},
+		{"TLSConfig/TLS1.2", func(s *ftptest.Server) *tls.Config {
+			c := s.TLSConfig()
+			c.MaxVersion = tls.VersionTLS12
+			return c
+		}, true},
+		{"no ClientSessionCache", func(s *ftptest.Server) *tls.Config {
+			c := s.TLSConfig()
+			c.ClientSessionCache = nil
+			return c
+		}, false},
+		{"no ClientSessionCache/TLS1.2", func(s *ftptest.Server) *tls.Config {
+			c := s.TLSConfig()
+			c.ClientSessionCache = nil
+			c.MaxVersion = tls.VersionTLS12
+			return c
+		}, false},
+		// Without ServerName the cache key is host:port, a new one for
+		// every passive port. (crypto/tls insists on ServerName or
+		// InsecureSkipVerify for the data connections jlaffaye/ftp opens,
+		// so this is the insecure configuration.)
+		{"no ServerName", func(s *ftptest.Server) *tls.Config {
+			c := s.TLSConfig()
+			c.ServerName = ""
+			c.InsecureSkipVerify = true
+			return c
+		}, false},
+	}
 	for _, mode := range []ftptest.Mode{ftptest.Explicit, ftptest.Implicit} {
 		for _, noReuse := range []bool{false, true} {
 			name := mode.String() + "/require_ssl_reuse=YES"
@@ -178,26 +212,57 @@ func TestSessionReuseRequired(t *testing.T) {
 				t.Parallel()
 				s := ftptest.StartVsftpd(t, ftptest.Options{Mode: mode, NoSSLReuse: noReuse})
 				s.WriteFile(t, "a.wav", []byte("data"), time.Time{})
-				conf := s.TLSConfig()
-				conf.ClientSessionCache = nil
-				c := dial(t, s, conf)
-				_, err := c.List("/")
-				if noReuse {
-					if err != nil {
-						t.Fatalf("LIST without session reuse, require_ssl_reuse=NO: %v", err)
-					}
-					return
-				}
-				if err == nil {
-					t.Fatal("LIST without session reuse succeeded; want vsftpd to refuse the data connection")
-				}
-				t.Logf("refused as expected: %v", err)
-				var perr *textproto.Error
-				if errors.As(err, &perr) && !strings.Contains(strings.ToLower(perr.Msg), "reuse") {
-					t.Errorf("refusal %q does not mention session reuse", perr.Msg)
+				for _, tt := range tests {
+					t.Run(tt.name, func(t *testing.T) {
+						c := dial(t, s, tt.conf(s))
+						_, err := c.List("/")
+						if err == nil {
+							r, rerr := c.Retr("/a.wav")
+							if rerr == nil {
+								_, rerr = io.ReadAll(r)
+								r.Close()
+							}
+							err = rerr
+						}
+						if tt.ok || noReuse {
+							if err != nil {
+								t.Fatalf("LIST and RETR: %v", err)
+							}
+							return
+						}
+						if err == nil {
+							t.Fatal("LIST succeeded; want vsftpd to refuse the data connection")
+						}
+						var perr *textproto.Error
+						if !errors.As(err, &perr) || !strings.Contains(perr.Msg, "session reuse required") {
+							t.Errorf("refusal %v does not say \"session reuse required\"", err)
+						}
+					})
 				}
 			})
 		}
+	}
+}
+
+// TestSharedTLSConfig checks that connections sharing one TLSConfig, and so
+// one session cache in which each handshake replaces the last one's session,
+// still pass require_ssl_reuse: vsftpd resumes any session it issued, not
+// only the one of the same control connection.
+func TestSharedTLSConfig(t *testing.T) {
+	for _, mode := range []ftptest.Mode{ftptest.Explicit, ftptest.Implicit} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			s := ftptest.StartVsftpd(t, ftptest.Options{Mode: mode})
+			s.WriteFile(t, "a.wav", []byte("data"), time.Time{})
+			conf := s.TLSConfig()
+			a := dial(t, s, conf)
+			b := dial(t, s, conf) // its session replaces a's in the cache
+			for i, c := range []*ftp.ServerConn{a, b, a, b} {
+				if _, err := c.List("/"); err != nil {
+					t.Fatalf("LIST %d: %v", i, err)
+				}
+			}
+		})
 	}
 }
 
