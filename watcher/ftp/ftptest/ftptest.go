@@ -9,13 +9,21 @@
 // test process ([Server.CAPEM]). vsftpd's default require_ssl_reuse=YES stays
 // on unless [Options.NoSSLReuse] says otherwise, so a client only passes when
 // its data connections resume the control connection's TLS session, as real
-// servers demand.
+// servers demand; [Server.TLSConfig] is a client configuration that does.
+//
+// What a client sees is vsftpd 3.0.3's: no MLSD or MLST (FEAT offers EPRT,
+// EPSV, MDTM, PASV, REST STREAM, SIZE, TVFS and, with TLS, AUTH TLS, PBSZ,
+// PROT), so listings come from LIST, whose dates are minute-precise for files
+// of the last six months and day-precise for older ones; MDTM gives the
+// modification time to the second. Times are UTC (use_localtime=NO).
+// [Server.DropSessions] and [Server.Restart] cut connections for fault
+// tests.
 //
 // The fixture needs Linux and root: it adds the user once per machine
 // (useradd, with its own PAM service /etc/pam.d/vela-ftptest so the user
-// needs no login shell) and vsftpd switches to it after login. Where
-// vsftpd, Linux or root is missing the test is skipped with the reason,
-// except under CI (CI=true), where it fails.
+// needs no login shell) and vsftpd switches to it after login. Where vsftpd
+// or root is missing the test is skipped with the reason, except under CI
+// (CI=true), where it fails; on other systems it is always skipped.
 package ftptest
 
 import (
@@ -121,16 +129,25 @@ type Server struct {
 //
 // Both are what vsftpd's require_ssl_reuse=YES demands of a client, and the
 // agent's FTP client must set them the same way (github.com/jlaffaye/ftp
-// uses one *tls.Config for the control and every data connection): the data
-// connection's handshake must resume the control connection's session, and
-// crypto/tls only resumes when the config has a ClientSessionCache and finds
-// the session under the same cache key, which is ServerName when it is set
-// and the remote host:port otherwise. Without ServerName every passive data
-// port is a new key, no session is offered, and vsftpd answers "522 SSL
-// connection failed: session reuse required" and closes the data connection.
-// With TLS 1.3 the session ticket arrives after the handshake and is taken in
-// when the client next reads from the control connection, which an FTP
-// client always does (the reply to USER) before it opens a data connection.
+// uses its one *tls.Config for the control and every data connection): a
+// data connection's handshake must resume a session the server issued, and
+// crypto/tls only offers one when the config has a ClientSessionCache and
+// finds a session under the same cache key, which is ServerName when set and
+// the remote host:port otherwise. So:
+//
+//   - ClientSessionCache: without it no session is offered.
+//   - ServerName: without it (and with InsecureSkipVerify, since crypto/tls
+//     refuses the data connection otherwise) every passive port is a new
+//     cache key and again no session is offered.
+//
+// vsftpd then answers "522 SSL connection failed: session reuse required"
+// and ends the whole session, control connection included. Both hold for TLS
+// 1.2 and 1.3 (vsftpd negotiates 1.3): the 1.3 session ticket arrives after
+// the handshake and is taken in when the client next reads the control
+// connection, which an FTP client always does (the reply to USER) before it
+// opens a data connection. One config, and so one cache, may be shared by
+// several connections to the same server: vsftpd resumes any session it
+// issued, not only that of the same control connection.
 func (s *Server) TLSConfig() *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(s.CAPEM)
@@ -329,10 +346,11 @@ func (c config) render() string {
 		{"pasv_address", "127.0.0.1"},
 		{"pasv_min_port", fmt.Sprint(c.pasvMin)},
 		{"pasv_max_port", fmt.Sprint(c.pasvMax)},
-		// The seccomp sandbox is a hardening of vsftpd's own processes,
-		// not something a client can observe; with newer kernels and C
-		// libraries than it was written for it kills sessions at random
-		// syscalls ("500 OOPS: child died"), so the fixture runs without.
+		// The seccomp sandbox hardens vsftpd's own processes and is not
+		// something a client can observe. Debian 12's vsftpd 3.0.3 with its
+		// default seccomp_sandbox=YES kills its session processes on
+		// syscalls the filter does not know: plain sessions end with
+		// "500 OOPS: priv_sock_get_cmd", TLS ones before the handshake.
 		{"seccomp_sandbox", "NO"},
 		{"delay_failed_login", "0"},
 		{"xferlog_enable", "YES"},
