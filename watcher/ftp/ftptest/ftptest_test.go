@@ -9,6 +9,7 @@ import (
 	"net/textproto"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -336,5 +337,29 @@ func TestRestart(t *testing.T) {
 	}
 	if got := names(entries); !slices.Equal(got, []string{"a.wav"}) {
 		t.Errorf("LIST after restart = %v", got)
+	}
+}
+
+// TestRoot checks that a Root given in Options, not yet existing and
+// below a test's private temporary folder, is served.
+func TestRoot(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "served", "recordings")
+	s := ftptest.StartVsftpd(t, ftptest.Options{Root: root})
+	if s.Root != root {
+		t.Errorf("Root = %s, want %s", s.Root, root)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "in", "deep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "in", "deep", "x.wav"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Chown(t)
+	c := dial(t, s, nil)
+	if err := c.Delete("/in/deep/x.wav"); err != nil {
+		t.Fatalf("DELE of a file written without WriteFile, after Chown: %v", err)
+	}
+	if err := c.RemoveDir("/in/deep"); err != nil {
+		t.Fatalf("RMD: %v", err)
 	}
 }

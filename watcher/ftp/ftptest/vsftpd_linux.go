@@ -175,23 +175,49 @@ func (p *process) stop() {
 }
 
 // dropSessions kills every process the listener forked. Each session is a
-// new process session (setsid) of its own, so only ancestry finds them; the
-// listener is stopped, not killed, meanwhile so it forks no new ones.
+// process session (setsid) of its own, so only ancestry finds them. The
+// innermost processes are killed first and each parent left to reap its
+// child and exit, as vsftpd's do, up to the listener: killing a parent
+// first would hand its children to init, which in a container may never
+// reap them.
 func (p *process) dropSessions() {
 	pid := p.cmd.Process.Pid
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		return // exited already
-	}
-	defer syscall.Kill(pid, syscall.SIGCONT)
-	for _, child := range descendants(pid) {
-		syscall.Kill(child, syscall.SIGKILL)
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		procs := descendants(pid)
+		if len(procs) == 0 {
+			return
+		}
+		late := time.Now().After(deadline)
+		for _, pr := range procs {
+			if late || (pr.leaf && !pr.zombie) {
+				syscall.Kill(pr.pid, syscall.SIGKILL)
+			}
+		}
+		if late {
+			return
+		}
+		select {
+		case <-p.exited:
+			return
+		case <-tick.C:
+		}
 	}
 }
 
+// proc is a process found below the listener.
+type proc struct {
+	pid          int
+	leaf, zombie bool // without children; exited but not reaped
+}
+
 // descendants returns the processes below pid, from /proc.
-func descendants(pid int) []int {
+func descendants(pid int) []proc {
 	entries, _ := os.ReadDir("/proc")
 	children := map[int][]int{}
+	zombie := map[int]bool{}
 	for _, e := range entries {
 		n, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -212,14 +238,15 @@ func descendants(pid int) []int {
 		}
 		if ppid, err := strconv.Atoi(fields[1]); err == nil {
 			children[ppid] = append(children[ppid], n)
+			zombie[n] = fields[0] == "Z"
 		}
 	}
-	var out []int
+	var out []proc
 	queue := children[pid]
 	for len(queue) > 0 {
 		c := queue[0]
 		queue = queue[1:]
-		out = append(out, c)
+		out = append(out, proc{pid: c, leaf: len(children[c]) == 0, zombie: zombie[c]})
 		queue = append(queue, children[c]...)
 	}
 	return out
