@@ -308,6 +308,9 @@ type config struct {
 	keyFile          string
 	logFile          string
 	noSSLReuse       bool
+	// banner follows "220 " and is unique, so StartVsftpd knows it
+	// reached its own server and not another that won the port.
+	banner string
 }
 
 // pamService is the PAM service vsftpd authenticates with: the password
@@ -328,6 +331,7 @@ func (c config) render() string {
 		{"listen_address", "127.0.0.1"},
 		{"listen_port", fmt.Sprint(c.port)},
 		{"background", "NO"},
+		{"ftpd_banner", c.banner},
 		{"anonymous_enable", "NO"},
 		{"local_enable", "YES"},
 		{"write_enable", "YES"},

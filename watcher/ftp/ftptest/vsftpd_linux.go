@@ -101,7 +101,8 @@ func StartVsftpd(t testing.TB, o Options) *Server {
 	}
 
 	// A port found free may be taken again before vsftpd binds it: then
-	// vsftpd exits at once and another pair of ports is tried.
+	// vsftpd exits at once (status 2, saying nothing) and other ports are
+	// tried. A configuration vsftpd refuses fails every attempt alike.
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		if cfg.port, err = freePort(); err != nil {
@@ -112,14 +113,15 @@ func StartVsftpd(t testing.TB, o Options) *Server {
 		}
 		cfg.pasvMax = cfg.pasvMin + PassivePorts - 1
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.port))
+		cfg.banner = fmt.Sprintf("vsftpd ftptest %s %016x", s.Mode, rand.Uint64())
 		p, err := startProcess(filepath.Join(dir, "vsftpd.conf"), cfg, s)
 		if err == nil {
 			s.proc = p
 			break
 		}
 		lastErr = err
-		var busy errPortBusy
-		if !errors.As(err, &busy) {
+		var exited errExited
+		if !errors.As(err, &exited) {
 			break
 		}
 	}
@@ -159,10 +161,11 @@ func (s *Server) DropSessions(t testing.TB) {
 
 // process is one running vsftpd and the sessions it forked.
 type process struct {
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when cmd.Wait returned
-	output *lockedBuffer // vsftpd's stdout and stderr
-	once   sync.Once
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when cmd.Wait returned, after waitErr is set
+	waitErr error
+	output  *lockedBuffer // vsftpd's stdout and stderr
+	once    sync.Once
 }
 
 // stop kills vsftpd's sessions and then the listener, and waits for it.
@@ -252,10 +255,15 @@ func descendants(pid int) []proc {
 	return out
 }
 
-// errPortBusy is vsftpd's refusal to bind its port.
-type errPortBusy struct{ out string }
+// errExited is vsftpd ending before it answered.
+type errExited struct {
+	err error  // from Wait
+	out string // what vsftpd wrote
+}
 
-func (e errPortBusy) Error() string { return "port taken: " + e.out }
+func (e errExited) Error() string {
+	return fmt.Sprintf("vsftpd exited (%v) before answering: %q", e.err, e.out)
+}
 
 // startProcess writes the configuration and runs vsftpd until it sends its
 // 220 banner on s.Addr.
@@ -273,7 +281,7 @@ func startProcess(confFile string, cfg config, s *Server) (*process, error) {
 		return nil, err
 	}
 	go func() {
-		p.cmd.Wait()
+		p.waitErr = p.cmd.Wait()
 		close(p.exited)
 	}()
 
@@ -281,17 +289,13 @@ func startProcess(confFile string, cfg config, s *Server) (*process, error) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		err := probe(s)
+		err := probe(s, cfg.banner)
 		if err == nil {
 			return p, nil
 		}
 		select {
 		case <-p.exited:
-			out := strings.TrimSpace(p.output.String())
-			if strings.Contains(out, "could not bind") {
-				return nil, errPortBusy{out}
-			}
-			return nil, fmt.Errorf("vsftpd exited: %s", out)
+			return nil, errExited{p.waitErr, strings.TrimSpace(p.output.String())}
 		case <-tick.C:
 		}
 		if time.Now().After(deadline) {
@@ -302,7 +306,7 @@ func startProcess(confFile string, cfg config, s *Server) (*process, error) {
 }
 
 // probe connects to the server and reads its banner.
-func probe(s *Server) error {
+func probe(s *Server, banner string) error {
 	conn, err := net.DialTimeout("tcp", s.Addr, time.Second)
 	if err != nil {
 		return err
@@ -320,8 +324,8 @@ func probe(s *Server) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "220") {
-		return fmt.Errorf("banner %q, want 220", strings.TrimSpace(line))
+	if want := "220 " + banner; strings.TrimSpace(line) != want {
+		return fmt.Errorf("banner %q, want %q", strings.TrimSpace(line), want)
 	}
 	return nil
 }
