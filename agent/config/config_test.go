@@ -571,7 +571,7 @@ func TestExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Sources) != 2 || c.API.RefreshTokenFile == "" || len(c.Upload.Schedule) != 1 {
+	if len(c.Sources) != 3 || !c.Sources[2].IsFTP() || c.API.RefreshTokenFile == "" || len(c.Upload.Schedule) != 1 {
 		t.Errorf("example config = %+v", c)
 	}
 }
