@@ -78,10 +78,11 @@ type Agent struct {
 	wake      *signal
 	track     *tracker
 	health    *commitHealth
-	claimLog  limitedLog // claim failures, logged at most once a minute
-	addLog    limitedLog // failures to queue found files, likewise
-	orphanLog limitedLog // jobs whose source is gone, likewise
-	retries   retries    // by cause, for Stats
+	claimLog  limitedLog    // claim failures, logged at most once a minute
+	addLog    limitedLog    // failures to queue found files, likewise
+	orphanLog limitedLog    // jobs whose source is gone, likewise
+	retries   retries       // by cause, for Stats
+	spoolFull spoolProblems // sources whose downloads wait for room
 	noWatch   bool
 	started   time.Time
 	// released, if set, is told of every job a worker hands back. Set

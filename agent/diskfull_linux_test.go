@@ -108,3 +108,42 @@ func hasProblem(problems []string, substr string) bool {
 	}
 	return false
 }
+
+// A spool with no room for a download makes it wait, shown on its source,
+// without failing the job; it goes by itself once the downloads before it
+// are uploaded and their copies removed.
+func TestSpoolFullWaitsForRoom(t *testing.T) {
+	oldReserve, oldRecheck := *agent.SpoolReserve, *agent.SpoolRecheck
+	*agent.SpoolReserve, *agent.SpoolRecheck = 0, 200*time.Millisecond
+	t.Cleanup(func() { *agent.SpoolReserve, *agent.SpoolRecheck = oldReserve, oldRecheck })
+	root := t.TempDir()
+	addr, password := startFTP(t, root)
+	pwFile := filepath.Join(t.TempDir(), "pbx.pass")
+	must(t, os.WriteFile(pwFile, []byte(password), 0o600))
+	h := newHarness(t, harnessOptions{upload: "  bandwidth_limit: 2MB\n"})
+	mountTmpfs(t, filepath.Join(h.state, "spool"), 1600<<10)
+	b, err := os.ReadFile(h.cfgFile)
+	must(t, err)
+	src := fmt.Sprintf("  - name: pbx\n    type: ftp\n    url: ftp://rec@%s/calls\n    password_file: %s\n    settle: 300ms\n    poll_interval: 200ms\n    timeout: 5s\n", addr, pwFile)
+	must(t, os.WriteFile(h.cfgFile, []byte(strings.Replace(string(b), "upload:\n", src+"upload:\n", 1)), 0o600))
+	for i := 0; i < 3; i++ {
+		rel := fmt.Sprintf("calls/big_%d.wav", i)
+		data := []byte(strings.Repeat(fmt.Sprintf("%d", i), 700<<10))
+		p := filepath.Join(root, filepath.FromSlash(rel))
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, data, 0o644))
+		h.mu.Lock()
+		h.files[rel] = data
+		h.mu.Unlock()
+	}
+	h.start()
+	h.waitFor("the spool problem on the source", 30*time.Second, func() bool {
+		st, err := h.agent.Status()
+		return err == nil && hasProblem(st.Problems, "the spool")
+	})
+	h.waitDone(3)
+	h.verify()
+	if got := h.count("parked"); got != 0 {
+		t.Errorf("parked = %d: a full spool is not the job's fault", got)
+	}
+}

@@ -14,3 +14,9 @@ func (a *Agent) Workers() (want, live int) { return a.workers.size() }
 
 // BandwidthLimit is the upload limit in force now, in bytes/s.
 func (a *Agent) BandwidthLimit() int64 { return a.limiter.Current() }
+
+// SpoolReserve is the space a download leaves free in the spool.
+var SpoolReserve = &spoolReserve
+
+// SpoolRecheck is how often a download waiting for room is tried again.
+var SpoolRecheck = &spoolRecheck

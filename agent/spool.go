@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/vela-agent/vela-agent/store"
 )
@@ -64,4 +66,69 @@ func (a *Agent) cleanSpool(stateDir string) int {
 		return nil
 	})
 	return n
+}
+
+// spoolReserve is the space a download leaves free in the spool's file
+// system, for the state file and everything else on it.
+var spoolReserve uint64 = 64 << 20
+
+// spoolFull: the spool has no room for this download. The job waits, not
+// counted as a failure, and its source shows the problem until a download
+// fits again.
+type spoolFull struct {
+	source     string
+	need, free uint64
+	err        error // the write that failed, if that is how it was found
+}
+
+func (e spoolFull) Error() string {
+	if e.err != nil {
+		return fmt.Sprintf("the spool is full: %v", e.err)
+	}
+	return fmt.Sprintf("the spool has %.1f MB free, a download needs %.1f MB (with %.1f MB kept free)", mb(e.free), mb(e.need), mb(spoolReserve))
+}
+
+func mb(n uint64) float64 { return float64(n) / 1e6 }
+
+// spoolRecheck is how often a download waiting for room is tried again.
+var spoolRecheck = 30 * time.Second
+
+// roomFor checks that the spool's file system has room for size bytes.
+func roomFor(dir, source string, size int64) error {
+	free, err := freeBytes(dir)
+	if err != nil {
+		return nil // cannot tell: let the download find out
+	}
+	if need := uint64(size) + spoolReserve; free < need {
+		return spoolFull{source: source, need: need, free: free}
+	}
+	return nil
+}
+
+// spoolProblems is what status shows for sources whose downloads wait for
+// room in the spool.
+type spoolProblems struct {
+	mu sync.Mutex        // guards m
+	m  map[string]string // source -> problem
+}
+
+func (p *spoolProblems) set(source, problem string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]string{}
+	}
+	p.m[source] = problem
+}
+
+func (p *spoolProblems) clear(source string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.m, source)
+}
+
+func (p *spoolProblems) get(source string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.m[source]
 }

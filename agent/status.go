@@ -193,6 +193,9 @@ func (a *Agent) Status() (*Status, error) {
 		if src, ok := a.sources.get(sc.Name); ok {
 			ss = src.Status()
 		}
+		if p := a.spoolFull.get(sc.Name); p != "" {
+			ss.Problem = strings.TrimPrefix(ss.Problem+"; "+p, "; ")
+		}
 		if ss.Problem != "" {
 			st.Problems = append(st.Problems, "source "+ss.Name+": "+ss.Problem)
 		}

@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/vela-agent/vela-agent/agent/config"
@@ -377,9 +378,16 @@ func (a *Agent) stage(ctx context.Context, r *jobRun) error {
 	if err := os.MkdirAll(filepath.Dir(spool), 0o700); err != nil {
 		return fmt.Errorf("stage %s: %w", r.j.Path, err)
 	}
-	if err := sg.Stage(ctx, r.j, spool); err != nil {
+	if err := roomFor(filepath.Dir(spool), r.j.Source, r.j.Size); err != nil {
 		return err
 	}
+	if err := sg.Stage(ctx, r.j, spool); err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			return spoolFull{source: r.j.Source, err: err}
+		}
+		return err
+	}
+	a.spoolFull.clear(r.j.Source)
 	r.j.Spool, r.j.State = spool, store.Staged
 	return nil
 }
@@ -576,6 +584,7 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 		sk skipped
 		fe fileError
 		or orphaned
+		sf spoolFull
 		ve *vela.Error
 	)
 	switch {
@@ -589,6 +598,13 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 		j.State, j.Reason = store.Skipped, sk.reason
 		a.dropSpool(j)
 		a.log.Info("skipped", "job", j.ID, "file", j.Path, "reason", sk.reason)
+	case errors.As(err, &sf):
+		// Not the job's fault: it waits for room, its source says why.
+		j.NextAttempt = a.now().Add(spoolRecheck)
+		if a.spoolFull.get(sf.source) == "" {
+			a.log.Warn("downloads wait for room in the spool", "source", sf.source, "reason", sf.Error())
+		}
+		a.spoolFull.set(sf.source, sf.Error()+"; downloads resume by themselves when there is room (free space under state_dir)")
 	case errors.As(err, &or):
 		// Kept, not parked: the source may come back with the next
 		// configuration. Checked again now and then.
