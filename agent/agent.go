@@ -78,11 +78,13 @@ type Agent struct {
 	wake      *signal
 	track     *tracker
 	health    *commitHealth
-	claimLog  limitedLog    // claim failures, logged at most once a minute
-	addLog    limitedLog    // failures to queue found files, likewise
-	orphanLog limitedLog    // jobs whose source is gone, likewise
-	retries   retries       // by cause, for Stats
-	spoolFull spoolProblems // sources whose downloads wait for room
+	claimLog  limitedLog     // claim failures, logged at most once a minute
+	addLog    limitedLog     // failures to queue found files, likewise
+	orphanLog limitedLog     // jobs whose source is gone, likewise
+	retries   retries        // by cause, for Stats
+	spoolFull spoolProblems  // sources whose downloads wait for room
+	reload    configWatch    // hot reload of the configuration file
+	level     *slog.LevelVar // the logger's level, if a reload may change it
 	noWatch   bool
 	started   time.Time
 	// released, if set, is told of every job a worker hands back. Set
@@ -111,6 +113,7 @@ func New(o Options) (*Agent, error) {
 		started: time.Now(),
 	}
 	a.cfg.Store(o.Config)
+	a.reload.now = make(chan struct{}, 1)
 	a.workers = newPool(a.worker(func() []store.Lane { return a.gates.lanes() }))
 	a.locals = newPool(a.worker(func() []store.Lane { return localLanes }))
 	a.health = &commitHealth{log: log, now: a.now, wake: a.wake.Broadcast}
@@ -212,6 +215,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	if !a.noWatch {
+		goRun(a.watchConfig)
 		goRun(a.sources.run)
 		goRun(func(ctx context.Context) { a.ingest(ctx, a.sources.found) })
 		goRun(a.pruneLoop)

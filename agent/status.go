@@ -185,6 +185,9 @@ func (a *Agent) Status() (*Status, error) {
 	if p := a.health.problem(); p != "" {
 		st.Problems = append([]string{p}, st.Problems...)
 	}
+	if p := a.reload.get(); p != "" {
+		st.Problems = append(st.Problems, p)
+	}
 	st.Uploaded = a.track.files.Load()
 	st.UploadedBytes = a.track.bytes.Load()
 	st.Active, st.Recent = a.track.snapshot()
