@@ -65,6 +65,7 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(
 		runCmd(g),
 		validateCmd(g),
+		checkCmd(g),
 		statusCmd(g),
 		pushCmd(g),
 		queueCmd(g),
