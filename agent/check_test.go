@@ -9,9 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"goftp.io/server/v2"
-	"goftp.io/server/v2/driver/file"
-
 	"github.com/vela-agent/vela-agent/agent"
 	"github.com/vela-agent/vela-agent/agent/config"
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
@@ -40,7 +37,7 @@ func newCheckSetup(t *testing.T) *checkSetup {
 	root := t.TempDir()
 	must(t, os.MkdirAll(filepath.Join(root, "calls"), 0o755))
 	must(t, os.WriteFile(filepath.Join(root, "calls", "a.wav"), []byte("x"), 0o644))
-	addr, pw := startCheckFTP(t, root)
+	addr, pw := startFTP(t, root)
 	s := &checkSetup{srv: srv, dir: dir, org: "org-test", in: filepath.Join(dir, "in"),
 		after: "keep", ftpAddr: addr, password: pw}
 	must(t, os.MkdirAll(s.in, 0o755))
@@ -49,27 +46,6 @@ func newCheckSetup(t *testing.T) *checkSetup {
 
 // startCheckFTP is startFTP stopped by closing its listener and waiting
 // for Serve to return: Shutdown reads fields Serve sets without a lock,
-// which the race detector reports when a test is as short as a check.
-func startCheckFTP(t *testing.T, root string) (addr, password string) {
-	t.Helper()
-	drv, err := file.NewDriver(root)
-	must(t, err)
-	password = "ftp-s3cret"
-	srv, err := server.NewServer(&server.Options{
-		Driver:   drv,
-		Auth:     &server.SimpleAuth{Name: "rec", Password: password},
-		Perm:     server.NewSimplePerm("rec", "rec"),
-		Hostname: "127.0.0.1",
-		Logger:   &server.DiscardLogger{},
-	})
-	must(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() { ln.Close(); <-done })
-	return ln.Addr().String(), password
-}
 
 func (s *checkSetup) config(t *testing.T) *config.Config {
 	t.Helper()

@@ -100,15 +100,6 @@ func TestStateDiskFull(t *testing.T) {
 	})
 }
 
-func hasProblem(problems []string, substr string) bool {
-	for _, p := range problems {
-		if strings.Contains(p, substr) {
-			return true
-		}
-	}
-	return false
-}
-
 // A spool with no room for a download makes it wait, shown on its source,
 // without failing the job; it goes by itself once the downloads before it
 // are uploaded and their copies removed.

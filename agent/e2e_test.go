@@ -321,3 +321,13 @@ func TestAfterUpload(t *testing.T) {
 		}
 	})
 }
+
+// hasProblem reports whether one of problems holds substr.
+func hasProblem(problems []string, substr string) bool {
+	for _, p := range problems {
+		if strings.Contains(p, substr) {
+			return true
+		}
+	}
+	return false
+}

@@ -113,3 +113,60 @@ func TestReloadWhileUploading(t *testing.T) {
 	h.waitDone(12)
 	h.verify()
 }
+
+// The configuration file of a running agent is edited three times: a new
+// folder is picked up and its file uploaded; an invalid edit is refused,
+// with its file:line:key problem in status, and uploads go on; a removed
+// source stops being watched. The queue is intact throughout.
+func TestConfigFileEditedWhileRunning(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	more := filepath.Join(filepath.Dir(h.in), "more")
+	must(t, os.MkdirAll(more, 0o755))
+	orig, err := os.ReadFile(h.cfgFile)
+	must(t, err)
+	edit := func(s string) {
+		// As an editor saves: a new file renamed over the old one.
+		tmp := h.cfgFile + ".swp"
+		must(t, os.WriteFile(tmp, []byte(s), 0o600))
+		must(t, os.Rename(tmp, h.cfgFile))
+	}
+	withMore := strings.Replace(string(orig), "upload:\n", "  - name: more\n    path: "+more+"\n    settle: 300ms\n    rescan_interval: 1s\nupload:\n", 1)
+	writeMore := func(name string) {
+		data := []byte(strings.Repeat(name, 500))
+		must(t, os.WriteFile(filepath.Join(more, name), data, 0o644))
+		h.mu.Lock()
+		h.files["more/"+name] = data
+		h.mu.Unlock()
+	}
+	h.start()
+	h.write("first.wav", 4000)
+	h.waitDone(1)
+
+	edit(withMore)
+	h.waitFor("the new source", 20*time.Second, func() bool {
+		st, _ := h.agent.Status()
+		return st != nil && len(st.Sources) == 2
+	})
+	writeMore("picked_up.wav")
+	h.waitDone(2)
+
+	edit(strings.Replace(withMore, "concurrency: 4", "concurrency: -1", 1))
+	h.waitFor("the refusal in status", 20*time.Second, func() bool {
+		st, _ := h.agent.Status()
+		return st != nil && hasProblem(st.Problems, "upload.concurrency")
+	})
+	h.write("during_refusal.wav", 4000)
+	h.waitDone(3)
+
+	edit(string(orig))
+	h.waitFor("the source removed and the problem gone", 20*time.Second, func() bool {
+		st, _ := h.agent.Status()
+		return st != nil && len(st.Sources) == 1 && !hasProblem(st.Problems, "configuration")
+	})
+	must(t, os.WriteFile(filepath.Join(more, "unwatched.wav"), []byte("not uploaded"), 0o644))
+	time.Sleep(2 * time.Second) // settle and a rescan of a watched folder would have taken it
+	if st, _ := h.agent.Status(); st.Counts["queued"]+st.Counts["ready"]+st.Counts["done"] != 3 {
+		t.Errorf("counts %v: a file in a removed source's folder was taken", st.Counts)
+	}
+	h.verify()
+}

@@ -113,21 +113,39 @@ func (g *globals) openAgent(logTo io.Writer, noWatch bool) (ctx context.Context,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	a, err = agent.Open(cfg, logger(cfg, logTo), noWatch)
+	log, level := logger(cfg, logTo)
+	a, err = agent.Open(cfg, log, noWatch)
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	a.SetLogLevel(level)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	return ctx, a, func() { stop(); a.Close() }, nil
+	// SIGHUP reloads the configuration file, as a change of it does.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				a.ReloadConfig()
+			}
+		}
+	}()
+	return ctx, a, func() { signal.Stop(hup); stop(); a.Close() }, nil
 }
 
-// logger makes the structured logger the configuration asks for.
-func logger(cfg *config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
+// logger makes the structured logger the configuration asks for, and the
+// level it reads, which a reload may change.
+func logger(cfg *config.Config, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	level.Set(cfg.Log.SlogLevel())
+	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), level
 }
 
 func versionCmd() *cobra.Command {
