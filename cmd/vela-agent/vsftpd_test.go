@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	crand "crypto/rand"
+
+	"github.com/vela-agent/vela-agent/agent/meta"
+	"github.com/vela-agent/vela-agent/agent/vela/velatest"
+	"github.com/vela-agent/vela-agent/store"
+	"github.com/vela-agent/vela-agent/watcher/ftp/ftptest"
+)
+
+var ftpScale = flag.Bool("ftp.scale", false, "run TestFTPVsftpd500 (500 files through a real vsftpd)")
+
+// vsftpdTransfer matches a transfer line of vsftpd's own log
+// (xferlog_std_format=NO): OK or FAIL, DOWNLOAD or UPLOAD, and the path.
+var vsftpdTransfer = regexp.MustCompile(`\] (OK|FAIL) (DOWNLOAD|UPLOAD): Client "[^"]*", "([^"]*)"`)
+
+// vsftpdDownloads counts the downloads vsftpd logged for each file (base
+// name), those that completed and those that failed. The log is the one
+// ftptest writes next to the CA file.
+func vsftpdDownloads(t *testing.T, srv *ftptest.Server) (ok, failed map[string]int) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(filepath.Dir(srv.CAFile), "vsftpd.log"))
+	if err != nil {
+		t.Fatalf("vsftpd log: %v", err)
+	}
+	defer f.Close()
+	ok, failed = map[string]int{}, map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		m := vsftpdTransfer.FindStringSubmatch(sc.Text())
+		if m == nil || m[2] != "DOWNLOAD" {
+			continue
+		}
+		if m[1] == "OK" {
+			ok[path.Base(m[3])]++
+		} else {
+			failed[path.Base(m[3])]++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("vsftpd log: %v", err)
+	}
+	return ok, failed
+}
+
+// TestFTPVsftpd500 runs the agent binary against a real vsftpd (plain FTP)
+// serving 500 files in nested folders: each arrives byte-identical, is
+// downloaded once, is dated by the server's modification time to the
+// second, and ends in /done on the server. Run by make test-long
+// (-ftp.scale).
+func TestFTPVsftpd500(t *testing.T) {
+	if !*ftpScale {
+		t.Skip("run with -ftp.scale (make test-long)")
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("needs vsftpd")
+	}
+	const n = 500
+	ftp := ftptest.StartVsftpd(t, ftptest.Options{Mode: ftptest.Plain})
+	srv, err := velatest.Start(velatest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	dir := t.TempDir()
+	token := filepath.Join(dir, "refresh_token")
+	pwFile := filepath.Join(dir, "pbx.pass")
+	stateDir := filepath.Join(dir, "state")
+	if err := os.WriteFile(token, []byte(srv.RefreshToken()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pwFile, []byte(ftp.Password), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Dates spread over the last months, with seconds, so LIST's
+	// minute- or day-precise dates would not do: only MDTM's.
+	base := time.Now().Add(-90 * 24 * time.Hour).Truncate(time.Second).UTC()
+	want := map[string]string{}  // file name -> sha256
+	dated := map[string]string{} // file name -> date_of_call
+	rels := map[string]string{}  // file name -> path under /calls
+	var total int64
+	for i := 0; i < n; i++ {
+		data := make([]byte, 16<<10+mrand(384<<10))
+		crand.Read(data)
+		name := fmt.Sprintf("v_%04d.wav", i)
+		rel := fmt.Sprintf("d%d/s%d/%s", i%6, i%4, name)
+		mtime := base.Add(time.Duration(i)*(4*time.Hour+7*time.Second) + time.Duration(mrand(60))*time.Second)
+		ftp.WriteFile(t, "calls/"+rel, data, mtime)
+		sum := sha256.Sum256(data)
+		want[name] = hex.EncodeToString(sum[:])
+		dated[name] = meta.FormatDate(mtime)
+		rels[name] = rel
+		total += int64(len(data))
+	}
+
+	statusAddr := freeAddr(t)
+	cfg := filepath.Join(dir, "vela-agent.yaml")
+	conf := fmt.Sprintf(`api:
+  base_url: %s
+  org_id: org-test
+  refresh_token_file: %s
+  timeout: 5s
+state_dir: %s
+sources:
+  - name: pbx
+    type: ftp
+    url: ftp://%s@%s/calls
+    password_file: %s
+    settle: 300ms
+    poll_interval: 200ms
+    timeout: 10s
+    after_upload: move:/done
+upload:
+  concurrency: 4
+  retry_min: 50ms
+  retry_max: 500ms
+status:
+  listen: %s
+`, srv.URL(), token, stateDir, ftp.User, ftp.Addr, pwFile, statusAddr)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "agent.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	defer func() {
+		if t.Failed() {
+			out, _ := os.ReadFile(logf.Name())
+			t.Logf("agent log (tail):\n%s", tail(string(out), 4000))
+		}
+	}()
+
+	began := time.Now()
+	cmd := exec.Command(binary, "run", "-c", cfg)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	finished := false
+	for time.Now().Before(deadline) {
+		st, err := fetchStatus(context.Background(), "http://"+statusAddr+"/status")
+		if err == nil && st.Counts["done"] == n {
+			finished = true
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	took := time.Since(began)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("agent exited with %v", err)
+	}
+	if !finished {
+		t.Fatalf("the agent did not report %d files done within 10 minutes", n)
+	}
+
+	// In S3: once each, byte-identical, under one key, dated by MDTM.
+	objects := map[string]velatest.Object{}
+	for _, o := range srv.Objects() {
+		objects[o.Key] = o
+	}
+	uploads, keys := map[string]int{}, map[string]int{}
+	for _, p := range srv.Presigns() {
+		if got := p.Metadata["date_of_call"]; got != dated[p.FileName] {
+			t.Errorf("%s: date_of_call %v, want %q (the server's time)", p.FileName, got, dated[p.FileName])
+		}
+		o, ok := objects[p.Key]
+		if !ok {
+			continue
+		}
+		if o.SHA256 != want[p.FileName] {
+			t.Errorf("%s: stored bytes differ from the file", p.FileName)
+		}
+		uploads[p.FileName] += o.Uploads
+		keys[p.FileName]++
+	}
+	for name := range want {
+		if uploads[name] != 1 || keys[name] != 1 {
+			t.Errorf("%s: %d upload(s) under %d key(s), want one", name, uploads[name], keys[name])
+		}
+	}
+
+	// On the server: downloaded once each, all in /done, none in /calls.
+	ok, failed := vsftpdDownloads(t, ftp)
+	var downloads int
+	for name := range want {
+		downloads += ok[name]
+		if ok[name] != 1 || failed[name] != 0 {
+			t.Errorf("%s: downloaded %d time(s), %d failed, want once", name, ok[name], failed[name])
+		}
+		if _, err := os.Stat(ftp.Path("done/" + rels[name])); err != nil {
+			t.Errorf("%s: not in /done on the server: %v", name, err)
+		}
+		if _, err := os.Stat(ftp.Path("calls/" + rels[name])); !os.IsNotExist(err) {
+			t.Errorf("%s: still in /calls on the server (%v)", name, err)
+		}
+	}
+
+	s, err := store.Open(filepath.Join(stateDir, "queue.db"), store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	qc, err := s.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if qc[store.Done] != n {
+		t.Errorf("done jobs = %d, want %d (counts %v)", qc[store.Done], n, qc)
+	}
+	presigns, attempts := srv.Count(velatest.OpPresign), srv.Count(velatest.OpUpload)
+	t.Logf("%d files (%.1f MiB) in %v: %d presigns, %d upload attempts, %d downloads logged by vsftpd (%d failed)",
+		n, float64(total)/(1<<20), took.Round(100*time.Millisecond), presigns, attempts, downloads, sumCounts(failed))
+}
