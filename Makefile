@@ -25,8 +25,8 @@ test: vet
 # loop on a slow disk (each commit waits up to 100ms), where the windows
 # for repeats are widest.
 test-long:
-	$(GO) test -count=1 -timeout 30m -run 'TestCrashResume' ./cmd/vela-agent -crash.files=3000 -crash.kills=100 -v
-	$(GO) test -count=1 -timeout 30m -run 'TestCrashResume' ./cmd/vela-agent -crash.slowdisk=100ms -v
+	$(GO) test -count=1 -timeout 30m -run 'TestCrashResume$$' ./cmd/vela-agent -crash.files=3000 -crash.kills=100 -v
+	$(GO) test -count=1 -timeout 30m -run 'TestCrashResume$$' ./cmd/vela-agent -crash.slowdisk=100ms -v
 	$(GO) test -count=1 -timeout 30m -run 'TestFTPVsftpd500' ./cmd/vela-agent -ftp.scale -v
 
 test-short:
