@@ -265,6 +265,12 @@ type Status struct {
 type Log struct {
 	Level  string `yaml:"level"`  // debug, info (default), warn or error
 	Format string `yaml:"format"` // text (default) or json
+	// File, if set, is where the log goes instead of stderr, rotated when
+	// it reaches MaxSize, keeping MaxFiles old files (compressed). Under
+	// systemd leave it unset: the journal keeps stderr.
+	File     string   `yaml:"file"`
+	MaxSize  ByteSize `yaml:"max_size"`  // default 50MB
+	MaxFiles int      `yaml:"max_files"` // default 5
 }
 
 // SlogLevel returns Level as a slog.Level; info when it is not valid.

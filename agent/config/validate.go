@@ -56,7 +56,7 @@ func defaults() *Config {
 			RetryMax:     Duration(10 * time.Minute),
 		},
 		Status: Status{Listen: defaultListen},
-		Log:    Log{Level: "info", Format: "text"},
+		Log:    Log{Level: "info", Format: "text", MaxSize: ByteSize(50e6), MaxFiles: 5},
 	}
 }
 
@@ -96,7 +96,7 @@ func (d *decoder) validate(c *Config, dir string) {
 	c.loc = d.validateMetadata(&c.Metadata)
 	d.validateUpload(&c.Upload)
 	d.validateStatus(&c.Status)
-	d.validateLog(&c.Log)
+	d.validateLog(&c.Log, dir)
 }
 
 // validateAPI checks a and returns the keys of the secrets written in the
@@ -570,7 +570,7 @@ func (d *decoder) validateStatus(s *Status) {
 	s.Listen = listen
 }
 
-func (d *decoder) validateLog(l *Log) {
+func (d *decoder) validateLog(l *Log, dir string) {
 	switch l.Level = strings.ToLower(l.Level); l.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -580,6 +580,15 @@ func (d *decoder) validateLog(l *Log) {
 	case "text", "json":
 	default:
 		d.errorf("log.format", "%q is not text or json", l.Format)
+	}
+	if l.File != "" {
+		l.File = absPath(dir, l.File)
+	}
+	if l.MaxSize < 1e6 {
+		d.errorf("log.max_size", "must be at least 1MB")
+	}
+	if l.MaxFiles < 0 {
+		d.errorf("log.max_files", "must not be negative")
 	}
 }
 

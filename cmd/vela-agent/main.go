@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/vela-agent/vela-agent/agent"
 	"github.com/vela-agent/vela-agent/agent/config"
@@ -113,9 +114,17 @@ func (g *globals) openAgent(logTo io.Writer, noWatch bool) (ctx context.Context,
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	var rotated io.Closer
+	if cfg.Log.File != "" && !noWatch {
+		lj := &lumberjack.Logger{Filename: cfg.Log.File, MaxSize: max(int(cfg.Log.MaxSize/1e6), 1), MaxBackups: cfg.Log.MaxFiles, Compress: true}
+		logTo, rotated = lj, lj
+	}
 	log, level := logger(cfg, logTo)
 	a, err = agent.Open(cfg, log, noWatch)
 	if err != nil {
+		if rotated != nil {
+			rotated.Close()
+		}
 		return nil, nil, nil, err
 	}
 	a.SetLogLevel(level)
@@ -133,7 +142,14 @@ func (g *globals) openAgent(logTo io.Writer, noWatch bool) (ctx context.Context,
 			}
 		}
 	}()
-	return ctx, a, func() { signal.Stop(hup); stop(); a.Close() }, nil
+	return ctx, a, func() {
+		signal.Stop(hup)
+		stop()
+		a.Close()
+		if rotated != nil {
+			rotated.Close()
+		}
+	}, nil
 }
 
 // logger makes the structured logger the configuration asks for, and the
