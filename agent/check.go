@@ -31,8 +31,21 @@ type CheckResult struct {
 	Detail string
 }
 
-// APICheck is the Source of the API's check results.
-const APICheck = "api"
+// APICheck is the Source of the API's check results, StateCheck of the
+// state directory's.
+const (
+	APICheck   = "api"
+	StateCheck = "state"
+)
+
+// maxClockSkew is the largest difference between this machine's clock and
+// the API's that check lets pass: presigned policies carry their expiry,
+// and a skewed clock makes them look expired or not yet valid.
+var maxClockSkew = 2 * time.Minute
+
+// minStateFree is the least free space check wants under state_dir: the
+// state file grows, and the spool holds whole recordings.
+var minStateFree uint64 = 1 << 30
 
 // localCheckTimeout is the deadline of each step of a local source's
 // check: a folder on a hung network share does not stall the check.
@@ -48,15 +61,16 @@ var localCheckTimeout = 30 * time.Second
 // the first that fails. Results come API first, then the sources in the
 // configuration's order.
 func Check(ctx context.Context, cfg *config.Config) []CheckResult {
-	parts := make([][]CheckResult, 1+len(cfg.Sources))
+	parts := make([][]CheckResult, 2+len(cfg.Sources))
 	var wg sync.WaitGroup
 	wg.Go(func() { parts[0] = checkAPI(ctx, cfg) })
+	wg.Go(func() { parts[1] = checkState(ctx, cfg) })
 	for i, sc := range cfg.Sources {
 		wg.Go(func() {
 			if sc.IsFTP() {
-				parts[i+1] = checkFTP(ctx, sc)
+				parts[i+2] = checkFTP(ctx, sc)
 			} else {
-				parts[i+1] = checkLocal(ctx, sc)
+				parts[i+2] = checkLocal(ctx, sc)
 			}
 		})
 	}
@@ -134,7 +148,73 @@ func checkAPI(ctx context.Context, cfg *config.Config) []CheckResult {
 		detail += "; its minutes are used up, so Vela refuses calls for now"
 	}
 	add("organisation", true, detail)
+	if skew, ok := clockSkew(ctx, cfg.API.BaseURL, timeout); ok {
+		switch d := skew.Round(time.Second); {
+		case skew > maxClockSkew || skew < -maxClockSkew:
+			add("clock", false, fmt.Sprintf("this machine's clock is %v off the API's: presigned uploads fail with a clock that far off; set the time (NTP)", d))
+		default:
+			add("clock", true, fmt.Sprintf("within %v of the API's", max(d, -d)))
+		}
+	}
 	return res
+}
+
+// clockSkew is how far this machine's clock is ahead of the API's (read
+// from its Date header; a second's precision), if it answers with one.
+func clockSkew(ctx context.Context, baseURL string, timeout time.Duration) (time.Duration, bool) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, baseURL, nil)
+	if err != nil {
+		return 0, false
+	}
+	sent := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	resp.Body.Close()
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return 0, false
+	}
+	mid := sent.Add(time.Since(sent) / 2)
+	return mid.Sub(date) - 500*time.Millisecond, true // Date is truncated to the second
+}
+
+// checkState checks that the state directory can be written and has room.
+func checkState(ctx context.Context, cfg *config.Config) []CheckResult {
+	var res []CheckResult
+	dir := cfg.StateDir
+	detail, err := withDeadline(ctx, localCheckTimeout, func() (string, error) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", fmt.Errorf("cannot create %s: %v", dir, pathErr(err))
+		}
+		if err := tryWrite(dir); err != nil {
+			return "", err
+		}
+		return dir + " can be written", nil
+	})
+	res = append(res, CheckResult{Source: StateCheck, Step: "write", OK: err == nil, Detail: errOr(err, detail)})
+	if err != nil {
+		return res
+	}
+	if free, err := freeBytes(dir); err == nil {
+		ok := free >= minStateFree
+		d := fmt.Sprintf("%.1f GB free under %s", float64(free)/1e9, dir)
+		if !ok {
+			d += fmt.Sprintf(": keep at least %.1f GB free for the state file and the spool", float64(minStateFree)/1e9)
+		}
+		res = append(res, CheckResult{Source: StateCheck, Step: "space", OK: ok, Detail: d})
+	}
+	return res
+}
+
+func errOr(err error, s string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return s
 }
 
 // credentialSource says where the API credential was read from.

@@ -130,7 +130,8 @@ func TestCheckGood(t *testing.T) {
 		t.Error("CheckFailed is true")
 	}
 	for src, want := range map[string]string{
-		"api":   "credential token organisation",
+		"api":   "credential token organisation clock",
+		"state": "write space",
 		"calls": "folder list write",
 		"pbx":   "dns tcp login list",
 	} {

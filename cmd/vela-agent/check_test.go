@@ -24,7 +24,7 @@ func TestCheckCommand(t *testing.T) {
 			`api\s+organisation\s+ok\s+organisation org-test exists.*`,
 			`calls\s+folder\s+ok\s+.*`,
 			`calls\s+list\s+ok\s+.*`,
-			`all 5 steps passed`,
+			`all 8 steps passed`,
 		} {
 			if !regexpLine(out, p) {
 				t.Errorf("no line %q in:\n%s", p, out)
