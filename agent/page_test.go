@@ -236,7 +236,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		"Paused: "+oneLine(pause),
 		"Allocation exceeded",
 		parkedWhy,
-		html.UnescapeString(bigName),
+		bigName,
 		h.cfgFile, st.StateFile, agent.Version,
 	)
 	if !strings.Contains(dom, "&lt;script&gt;alert(1)") {
