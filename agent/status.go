@@ -16,11 +16,12 @@ import (
 // Status is what the agent reports about itself: served as JSON on
 // /status and printed by `vela-agent status`. Every JSON key is snake_case.
 type Status struct {
-	Version   string         `json:"version"`
-	Started   time.Time      `json:"started"`
-	StateFile string         `json:"state_file"`
-	Counts    map[string]int `json:"counts"`
-	Paused    []store.Gate   `json:"paused,omitempty"`
+	Version    string         `json:"version"`
+	Started    time.Time      `json:"started"`
+	StateFile  string         `json:"state_file"`
+	ConfigFile string         `json:"config_file,omitempty"` // the configuration in use; empty when read from the store alone
+	Counts     map[string]int `json:"counts"`
+	Paused     []store.Gate   `json:"paused,omitempty"`
 	// Problems lists, one line each, what an admin must fix now: every
 	// closed pause gate (as GateProblem words it) and every source that
 	// cannot be watched. Empty when all is well. /healthz and the exit code
@@ -42,6 +43,12 @@ type SourceStatus struct {
 	Mode    string `json:"mode"`
 	Reason  string `json:"reason,omitempty"`
 	Problem string `json:"problem,omitempty"` // what an admin must fix, if anything
+	// Scans is the number of full scans (folders) or polls (FTP) done
+	// since the agent started; LastScanFiles and LastScanMillis describe
+	// the latest one.
+	Scans          uint64 `json:"scans,omitempty"`
+	LastScanFiles  int    `json:"last_scan_files,omitempty"`
+	LastScanMillis int64  `json:"last_scan_ms,omitempty"`
 }
 
 // Transfer is an upload in progress.
@@ -182,6 +189,7 @@ func (a *Agent) Status() (*Status, error) {
 		return nil, err
 	}
 	st.Started = a.started
+	st.ConfigFile = a.config().File
 	if p := a.health.problem(); p != "" {
 		st.Problems = append([]string{p}, st.Problems...)
 	}
@@ -195,6 +203,8 @@ func (a *Agent) Status() (*Status, error) {
 		ss := SourceStatus{Name: sc.Name, Path: sc.Path}
 		if src, ok := a.sources.get(sc.Name); ok {
 			ss = src.Status()
+			ws := src.Stats()
+			ss.Scans, ss.LastScanFiles, ss.LastScanMillis = ws.Scans, ws.LastScanFiles, ws.LastScanDuration.Milliseconds()
 		}
 		if p := a.spoolFull.get(sc.Name); p != "" {
 			ss.Problem = strings.TrimPrefix(ss.Problem+"; "+p, "; ")
@@ -242,13 +252,15 @@ func CountsByName(c map[store.State]int) map[string]int {
 	return m
 }
 
-// statusHandler serves /status (JSON) and /healthz on the loopback listener.
+// statusHandler serves / (the status page, see page.go), /status (JSON)
+// and /healthz on the loopback listener.
 //
 // /healthz answers 200 "ok" while the agent runs and nothing needs an
 // admin, and 503 with Status.NeedsAttention's line when a pause gate is
 // closed or Status.Problems is not empty (500 if the status cannot be read).
 func (a *Agent) statusHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", a.servePage)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		st, err := a.Status()
 		if err != nil {
