@@ -203,7 +203,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		srv = &http.Server{Handler: a.statusHandler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { defer close(served); _ = srv.Serve(ln) }()
-		a.log.Info("status page", "url", "http://"+ln.Addr().String()+"/status")
+		a.log.Info("status page", "url", "http://"+ln.Addr().String()+"/")
 	} else {
 		close(served)
 	}

@@ -25,3 +25,20 @@ func TestClockSkew(t *testing.T) {
 		}
 	}
 }
+
+// The status listener answers only to loopback names.
+func TestLoopbackOnly(t *testing.T) {
+	h := loopbackOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for host, want := range map[string]int{
+		"127.0.0.1:7844": 200, "localhost:7844": 200, "[::1]:7844": 200, "LOCALHOST": 200,
+		"evil.example:7844": http.StatusMisdirectedRequest, "10.0.0.1:7844": http.StatusMisdirectedRequest, "": http.StatusMisdirectedRequest,
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/status", nil)
+		r.Host = host
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != want {
+			t.Errorf("Host %q: %d, want %d", host, w.Code, want)
+		}
+	}
+}

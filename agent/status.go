@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -285,5 +286,24 @@ func (a *Agent) statusHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(st)
 	})
-	return mux
+	return loopbackOnly(mux)
+}
+
+// loopbackOnly refuses requests whose Host is not a loopback address or
+// localhost: the listener is on loopback, but a web page in a browser on
+// this machine could otherwise read it through a name it points at
+// 127.0.0.1 (DNS rebinding).
+func loopbackOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hp, _, err := net.SplitHostPort(host); err == nil {
+			host = hp
+		}
+		ip := net.ParseIP(strings.Trim(host, "[]"))
+		if !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
+			http.Error(w, "the status page answers only to localhost and loopback addresses", http.StatusMisdirectedRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
