@@ -253,8 +253,8 @@ func CountsByName(c map[store.State]int) map[string]int {
 	return m
 }
 
-// statusHandler serves / (the status page, see page.go), /status (JSON)
-// and /healthz on the loopback listener.
+// statusHandler serves / (the status page, see page.go), /status (JSON),
+// /healthz and /metrics (Prometheus) on the loopback listener.
 //
 // /healthz answers 200 "ok" while the agent runs and nothing needs an
 // admin, and 503 with Status.NeedsAttention's line when a pause gate is
@@ -286,6 +286,7 @@ func (a *Agent) statusHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(st)
 	})
+	mux.Handle("GET /metrics", a.metricsHandler())
 	return loopbackOnly(mux)
 }
 
