@@ -72,6 +72,7 @@ func rootCmd() *cobra.Command {
 		stateCmd(g),
 		versionCmd(),
 	)
+	root.AddCommand(serviceCmds(g)...)
 	return root
 }
 
