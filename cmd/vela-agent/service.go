@@ -106,7 +106,8 @@ The service is not started: set api.org_id, run ` + "`vela-agent login`" + `, th
 			if err != nil {
 				return fmt.Errorf("find this program's path: %w", err)
 			}
-			if runtime.GOOS == "linux" && service.Platform() == "linux-systemd" {
+			systemd := service.Platform() == "linux-systemd"
+			if systemd {
 				if err := ensureServiceUser(); err != nil {
 					return err
 				}
@@ -121,7 +122,7 @@ The service is not started: set api.org_id, run ` + "`vela-agent login`" + `, th
 			fmt.Fprintf(os.Stderr, "Service installed (%s, configuration %s), not started.\n"+
 				"Set api.org_id in the configuration, run `vela-agent login -c %s`, then `vela-agent start`.\n",
 				service.Platform(), cfg, cfg)
-			if runtime.GOOS == "linux" {
+			if systemd {
 				fmt.Fprintf(os.Stderr, "The service runs as the user %s: it must be able to read the configuration, "+
 					"the refresh token file (chown %s it after login) and the watched folders.\n", serviceUser, serviceUser)
 			}
