@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/vela-agent/vela-agent/agent.Version=$(VERSION)
 BIN     := bin
 
-.PHONY: all build demo test test-long test-short vet bench fuzz clean
+.PHONY: all build demo test test-long test-short vet bench fuzz clean package cross test-package msi
 
 all: build
 
@@ -41,5 +41,48 @@ vet:
 bench: build
 	$(BIN)/vela-bench -bin $(BIN)
 
+# Packages and cross builds go to dist/. nfpm runs as a Go tool at a fixed
+# version, built from source by the go command; wixl is Debian's msitools.
+DIST        := dist
+GOARCH      ?= $(shell $(GO) env GOARCH)
+NFPM        ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+WIXL        ?= wixl
+# Package versions must start with a digit: v1.2.3 gives 1.2.3, an untagged
+# tree 0.0.0~git<commit>, which sorts before any release.
+PKG_VERSION ?= $(shell v=$$(git describe --tags --match 'v[0-9]*' 2>/dev/null); \
+	if [ -n "$$v" ]; then echo "$${v\#v}" | tr - '~'; else echo "0.0.0~git$$(git rev-parse --short HEAD 2>/dev/null || echo 0)"; fi)
+CROSS       := linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 darwin/arm64
+
+# One static binary per OS/architecture: dist/vela-agent_<os>_<arch>[.exe].
+cross:
+	@mkdir -p $(DIST)
+	@set -e; for p in $(CROSS); do os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+	  echo "build $(DIST)/vela-agent_$${os}_$${arch}$$ext"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' \
+	    -o $(DIST)/vela-agent_$${os}_$${arch}$$ext ./cmd/vela-agent; done
+
+$(DIST)/vela-agent_linux_$(GOARCH) $(DIST)/vela-agent_windows_amd64.exe: FORCE
+	@mkdir -p $(DIST)
+	CGO_ENABLED=0 GOOS=$(word 2,$(subst _, ,$(basename $(notdir $@)))) GOARCH=$(word 3,$(subst _, ,$(basename $(notdir $@)))) \
+	  $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/vela-agent
+
+# The .deb and .rpm for GOARCH (amd64 unless set), from packaging/nfpm.yaml.
+package: $(DIST)/vela-agent_linux_$(GOARCH)
+	@for f in deb rpm; do \
+	  BINARY=$(DIST)/vela-agent_linux_$(GOARCH) GOARCH=$(GOARCH) PKG_VERSION='$(PKG_VERSION)' \
+	    $(NFPM) package --config packaging/nfpm.yaml --packager $$f --target $(DIST)/ || exit 1; done
+
+# The Windows installer: dist/vela-agent_windows_amd64.msi.
+msi: $(DIST)/vela-agent_windows_amd64.exe
+	$(WIXL) --arch x64 -D Version=$(shell echo '$(PKG_VERSION)' | sed 's/~.*//') -D SourceDir=. \
+	  -o $(DIST)/vela-agent_windows_amd64.msi packaging/windows/vela-agent.wxs
+
+# Builds the packages and checks them on this machine: installs the .deb
+# (root, a Debian system), lists the .rpm, builds the MSI.
+test-package:
+	GO='$(GO)' MAKE='$(MAKE)' packaging/test-package.sh
+
+FORCE:
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

@@ -74,6 +74,7 @@ func rootCmd() *cobra.Command {
 		stateCmd(g),
 		versionCmd(),
 	)
+	root.AddCommand(serviceCmds(g)...)
 	return root
 }
 
@@ -114,6 +115,18 @@ func (g *globals) openAgent(logTo io.Writer, noWatch bool) (ctx context.Context,
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	a, closeAgent, err := openWith(cfg, logTo, noWatch)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	return ctx, a, func() { stop(); closeAgent() }, nil
+}
+
+// openWith opens the agent for cfg, logging to logTo or, for a service
+// (not noWatch), to the configured log file; SIGHUP makes it reload its
+// configuration file. closeAgent releases all of it.
+func openWith(cfg *config.Config, logTo io.Writer, noWatch bool) (a *agent.Agent, closeAgent func(), err error) {
 	var rotated io.Closer
 	if cfg.Log.File != "" && !noWatch {
 		lj := &lumberjack.Logger{Filename: cfg.Log.File, MaxSize: max(int(cfg.Log.MaxSize/1e6), 1), MaxBackups: cfg.Log.MaxFiles, Compress: true}
@@ -125,26 +138,25 @@ func (g *globals) openAgent(logTo io.Writer, noWatch bool) (ctx context.Context,
 		if rotated != nil {
 			rotated.Close()
 		}
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	a.SetLogLevel(level)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// SIGHUP reloads the configuration file, as a change of it does.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	stopHup := make(chan struct{})
 	go func() {
 		for {
 			select {
-			case <-ctx.Done():
+			case <-stopHup:
 				return
 			case <-hup:
 				a.ReloadConfig()
 			}
 		}
 	}()
-	return ctx, a, func() {
+	return a, func() {
 		signal.Stop(hup)
-		stop()
+		close(stopHup)
 		a.Close()
 		if rotated != nil {
 			rotated.Close()
