@@ -253,9 +253,8 @@ func CountsByName(c map[store.State]int) map[string]int {
 	return m
 }
 
-// statusHandler serves / (the status page, see page.go), /status (JSON),
-// /healthz and the admin API under /admin/ (adminhttp.go) on the loopback
-// listener.
+// statusHandler serves / (the status page, see page.go), /status (JSON)
+// and /healthz on the loopback listener.
 //
 // /healthz answers 200 "ok" while the agent runs and nothing needs an
 // admin, and 503 with Status.NeedsAttention's line when a pause gate is
@@ -263,7 +262,7 @@ func CountsByName(c map[store.State]int) map[string]int {
 func (a *Agent) statusHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.servePage)
-	mux.Handle("/admin/", a.adminHandler()) // see adminhttp.go
+	mux.Handle("/admin/", a.adminHandler()) // the admin API, with its token: adminhttp.go
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		st, err := a.Status()
 		if err != nil {
