@@ -7,6 +7,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -54,6 +56,10 @@ var (
 	// ErrCorrupt: a record, index or counter of the state file breaks the
 	// queue's invariants; salvage rebuilds them from the jobs.
 	ErrCorrupt = store.ErrCorrupt
+	// ErrNotFound: no job has the id asked for.
+	ErrNotFound = store.ErrNotFound
+	// ErrClaimed: a worker has the job in hand; try again once it lets go.
+	ErrClaimed = store.ErrClaimed
 )
 
 // Session is what signing in gives the agent.
@@ -117,7 +123,109 @@ func (q *Queue) List(state State, afterID uint64, limit int) ([]*Job, error) {
 // Retry queues a parked or skipped job again, from the start, its attempts
 // and errors cleared. Jobs in other states are refused. The queue must not
 // be read-only.
-func (q *Queue) Retry(id uint64) error { return q.s.Requeue(id) }
+func (q *Queue) Retry(id uint64) error { return retry(q.s, id) }
+
+// Forget drops a job from the work: it becomes skipped with
+// ForgottenReason, and its file version stays known, so that it is never
+// uploaded again. A claimed job is refused (ErrClaimed), and so is one
+// already uploaded. The queue must not be read-only.
+func (q *Queue) Forget(id uint64) error { return forget(q.s, id) }
+
+// RetryParked queues every parked job again, as Retry does, and says how
+// each went.
+func (q *Queue) RetryParked() ([]AdminResult, error) { return retryParked(q.s) }
+
+// ListJobs returns the jobs f selects, in id order.
+func (q *Queue) ListJobs(f ListFilter) ([]*Job, error) { return listJobs(q.s, f) }
+
+// ForgottenReason is the reason of a job skipped by `vela-agent queue forget`.
+const ForgottenReason = "forgotten by an admin"
+
+// ListFilter selects jobs for `vela-agent queue list`.
+type ListFilter struct {
+	State  State  // 0 for every state
+	Source string // "" for every source
+	After  uint64 // only ids above this one
+	Limit  int    // at most this many; 0 means 100
+}
+
+// listPage is how many jobs listJobs reads at a time while it filters by
+// source.
+const listPage = 1000
+
+// listJobs returns the jobs f selects, in id order.
+func listJobs(s *store.Store, f ListFilter) ([]*Job, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	if f.Source == "" {
+		return s.List(f.State, f.After, limit)
+	}
+	var out []*Job
+	after := f.After
+	for len(out) < limit {
+		page, err := s.List(f.State, after, listPage)
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range page {
+			if j.Source == f.Source && len(out) < limit {
+				out = append(out, j)
+			}
+		}
+		if len(page) < listPage {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	return out, nil
+}
+
+// forget is Queue.Forget and the admin API's.
+func forget(s *store.Store, id uint64) error {
+	err := s.Forget(id, ForgottenReason)
+	switch {
+	case errors.Is(err, store.ErrClaimed):
+		return fmt.Errorf("job %d is being worked on (in flight) and cannot be forgotten now; try again once it has finished or stopped: %w", id, ErrClaimed)
+	case errors.Is(err, store.ErrIllegalTransition):
+		return fmt.Errorf("job %d is already uploaded: nothing to forget", id)
+	}
+	return err
+}
+
+// retry is Queue.Retry and the admin API's.
+func retry(s *store.Store, id uint64) error {
+	err := s.Requeue(id)
+	if errors.Is(err, store.ErrClaimed) {
+		return fmt.Errorf("job %d is being worked on (in flight); try again once it has finished: %w", id, ErrClaimed)
+	}
+	return err
+}
+
+// retryParked requeues every parked job and says how each went. Its error
+// is one of listing the jobs.
+func retryParked(s *store.Store) ([]AdminResult, error) {
+	var out []AdminResult
+	var after uint64
+	for {
+		page, err := s.List(store.Parked, after, listPage)
+		if err != nil {
+			return out, err
+		}
+		for _, j := range page {
+			res := AdminResult{ID: j.ID}
+			if err := retry(s, j.ID); err != nil {
+				res.Error = err.Error()
+			}
+			out = append(out, res)
+		}
+		if len(page) < listPage {
+			return out, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
 
 // Verify checks every page and record of the state file: bbolt's pages and
 // consistency, then the queue's invariants. Problems bbolt copes with by

@@ -262,6 +262,7 @@ func CountsByName(c map[store.State]int) map[string]int {
 func (a *Agent) statusHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.servePage)
+	mux.Handle("/admin/", a.adminHandler()) // the admin API, with its token: adminhttp.go
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		st, err := a.Status()
 		if err != nil {
