@@ -30,7 +30,7 @@ import (
 
 // statusURL finds the status page's address in the agent's log line
 // "status page" url=http://127.0.0.1:PORT/status.
-var statusURL = regexp.MustCompile(`msg="status page" url=(http://\S+)/status`)
+var statusURL = regexp.MustCompile(`msg="status page" url=(http://[^\s/]+)/`)
 
 // logTap passes the log to the test and sends the status page's base URL
 // on found when the agent logs it.
