@@ -289,7 +289,9 @@ func (b *bench) ftpPipeline(sec *section, srv *ftptest.Server, curl string, size
 		fmt.Sprintf("Pipeline, %s files of %s: each agent run starts a fresh `vela-devserver` (objects in memory) and then `vela-agent run` with a fresh `state_dir`, `upload.concurrency: %d` and one `type: ftp` source on the folder "+
 			"(`settle` and `poll_interval` %v, `max_connections` %d); the time is from the agent's start until `/status` (polled every 50 ms) counts all %s jobs done: "+
 			"two polls, a download of each file into the spool with its SHA-256, presigns, uploads, and the bench then checks the devserver stored every byte. "+
-			"Baseline: one `curl -sS -K FILE` process downloading the same %s files on one connection to `/dev/null` (the download alone, nothing written). "+
+			"Baseline: one `curl -sS -K FILE` process downloading the same %s files on one control connection to `/dev/null` (the download alone, nothing written), in active mode (`--ftp-port 127.0.0.1`): "+
+			"on this machine a passive-mode data connection to vsftpd now and then waits one SYN retransmission (1 s) to connect, which made curl's passive runs of 200 files take from 0.3 s to over 40 s; in active mode the server connects and no run stalls. "+
+			"The agent uses passive mode (EPSV), as it must through firewalls, and its time includes any such stall. "+
 			"curl's median peak RSS: %s. They alternate, %d run(s) each; the median is reported.",
 			count(n), size, b.o.concurrency, ftpSettle, b.o.ftpConns, count(n), count(n), megabytes(median(curlRSS)), b.o.runs),
 	)
@@ -305,6 +307,8 @@ func (b *bench) ftpCurlRun(srv *ftptest.Server, curl, folder string, n, i int) (
 	defer os.RemoveAll(runDir)
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "user = %q\n", srv.User+":"+srv.Password)
+	// Active mode (PORT): see the note in ftpPipeline.
+	cfg.WriteString("ftp-port = \"127.0.0.1\"\n")
 	for j := 1; j <= n; j++ {
 		fmt.Fprintf(&cfg, "url = \"ftp://%s/%s/call_%06d.wav\"\noutput = \"/dev/null\"\n", srv.Addr, folder, j)
 	}
