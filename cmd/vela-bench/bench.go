@@ -88,6 +88,8 @@ func (b *bench) run(name string) *section {
 		err = b.discoverScenario(sec)
 	case "startup":
 		err = b.startup(sec)
+	case "ftp":
+		err = b.ftpScenario(sec)
 	default:
 		err = fmt.Errorf("unknown scenario %q", name)
 	}

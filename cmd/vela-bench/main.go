@@ -57,30 +57,35 @@ var errUsage = errors.New("usage")
 
 // options scale and select what benchmarks run.
 type options struct {
-	bin         string        // folder holding vela-agent, vela-devserver and vela-bench
-	out         string        // also write the report here
-	tmp         string        // parent of the working folder
-	keep        bool          // keep the working folder
-	only        string        // comma-separated scenario names; "" = all
-	runs        int           // runs of each side of every comparison, alternated
-	concurrency int           // upload.concurrency, and the bare uploader's
-	files       int           // scenario throughput: how many files
-	fileSize    byteSize      // ... of this size
-	bigSize     byteSize      // scenario big: the one file's size
-	discover    int           // scenario discover: files in the tree
-	dirs        int           // ... spread over this many folders
-	settle      time.Duration // ... the source's settle
-	jobs        int           // scenario startup: jobs in the store
-	linger      time.Duration // ... how long the agent runs after start-up
-	timeout     time.Duration // the longest any one process may run
-	rusage      bool          // measure with rusage even where GNU time exists
+	bin          string        // folder holding vela-agent, vela-devserver and vela-bench
+	out          string        // also write the report here
+	tmp          string        // parent of the working folder
+	keep         bool          // keep the working folder
+	only         string        // comma-separated scenario names; "" = all
+	runs         int           // runs of each side of every comparison, alternated
+	concurrency  int           // upload.concurrency, and the bare uploader's
+	files        int           // scenario throughput: how many files
+	fileSize     byteSize      // ... of this size
+	bigSize      byteSize      // scenario big: the one file's size
+	discover     int           // scenario discover: files in the tree
+	dirs         int           // ... spread over this many folders
+	settle       time.Duration // ... the source's settle
+	jobs         int           // scenario startup: jobs in the store
+	linger       time.Duration // ... how long the agent runs after start-up
+	timeout      time.Duration // the longest any one process may run
+	rusage       bool          // measure with rusage even where GNU time exists
+	ftpList      int           // scenario ftp: files in the listed folder
+	ftpFiles     int           // ... files moved by the pipeline, of each size
+	ftpSize      byteSize      // ... the big files' size
+	ftpSmallSize byteSize      // ... the small files' size
+	ftpConns     int           // ... the source's max_connections
 }
 
 // scenarios lists the scenario names, in the order they run.
-var scenarios = []string{"throughput", "big", "discover", "startup"}
+var scenarios = []string{"throughput", "big", "discover", "startup", "ftp"}
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
-	o := &options{fileSize: 1 << 20, bigSize: 1 << 30}
+	o := &options{fileSize: 1 << 20, bigSize: 1 << 30, ftpSize: 5e6, ftpSmallSize: 1e6}
 	fs := flag.NewFlagSet("vela-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.bin, "bin", "bin", "`folder` holding vela-agent, vela-devserver and vela-bench (make build)")
@@ -99,6 +104,11 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.jobs, "jobs", 1_000_000, "startup: jobs in the store")
 	fs.DurationVar(&o.linger, "linger", 3*time.Second, "startup: how long the agent runs after it started, before SIGTERM")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "the longest any one process may run")
+	fs.IntVar(&o.ftpList, "ftp-list", 10_000, "ftp: files in the folder listed")
+	fs.IntVar(&o.ftpFiles, "ftp-files", 200, "ftp: files the pipeline moves from vsftpd to storage, of each size")
+	fs.Var(&o.ftpSize, "ftp-size", "ftp: the pipeline's big files' `size`")
+	fs.Var(&o.ftpSmallSize, "ftp-small-size", "ftp: the pipeline's small files' `size`, for the RSS comparison")
+	fs.IntVar(&o.ftpConns, "ftp-connections", 2, "ftp: the FTP source's max_connections (one lists, the others download)")
 	fs.BoolVar(&o.rusage, "rusage", false, "measure peak RSS and CPU time from the reaped process's rusage even if "+timePath+" exists")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -123,6 +133,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	check(o.bigSize >= 1, "-big-size must be at least 1 byte")
 	check(o.discover >= 1 && o.dirs >= 1, "-discover and -discover-dirs must be at least 1")
 	check(o.jobs >= 1, "-jobs must be at least 1")
+	check(o.ftpList >= 1 && o.ftpFiles >= 1, "-ftp-list and -ftp-files must be at least 1")
+	check(o.ftpSize >= 1 && o.ftpSmallSize >= 1 && o.ftpSize != o.ftpSmallSize, "-ftp-size and -ftp-small-size must be at least 1 byte and differ")
+	check(o.ftpConns >= 1, "-ftp-connections must be at least 1")
 	check(o.timeout > 0, "-timeout must be positive")
 	for _, s := range o.selected() {
 		check(slices.Contains(scenarios, s), fmt.Sprintf("-only: unknown scenario %q", s))

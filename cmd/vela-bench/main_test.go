@@ -31,6 +31,17 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
+	// The ftp scenario needs vsftpd, root and curl; without them the
+	// others run.
+	only, ftpRows := strings.Join(scenarios, ","), true
+	if _, err := os.Stat("/usr/sbin/vsftpd"); err != nil || os.Geteuid() != 0 || runtime.GOOS != "linux" {
+		only, ftpRows = "throughput,big,discover,startup", false
+		t.Log("scenario ftp not run: it needs Linux, root and /usr/sbin/vsftpd")
+	} else if _, err := exec.LookPath("curl"); err != nil {
+		only, ftpRows = "throughput,big,discover,startup", false
+		t.Log("scenario ftp not run: no curl")
+	}
+
 	out := filepath.Join(t.TempDir(), "benchmarks.md")
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -40,6 +51,8 @@ func TestSmoke(t *testing.T) {
 		"-files", "3", "-file-size", "10KB", "-big-size", "2MiB",
 		"-discover", "60", "-discover-dirs", "4", "-settle", "200ms",
 		"-jobs", "500", "-linger", "100ms", "-timeout", "1m",
+		"-ftp-list", "50", "-ftp-files", "3", "-ftp-size", "200KB", "-ftp-small-size", "10KB",
+		"-only", only,
 	}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("bench: %v\nprogress:\n%s\nreport:\n%s", err, stderr.String(), stdout.String())
@@ -66,6 +79,19 @@ func TestSmoke(t *testing.T) {
 	} {
 		if !strings.Contains(report, want) {
 			t.Errorf("the report has no %q", want)
+		}
+	}
+	if ftpRows {
+		for _, want := range []string{
+			"| FTP: list 50 files (the source's first poll) |",
+			"| FTP: list and offer 50 files (two polls, an MDTM each) |",
+			"| FTP pipeline: 3 files of 200 KB, vsftpd → storage |",
+			"| FTP pipeline: 3 files of 10 KB, vsftpd → storage |",
+			"| FTP pipeline: peak RSS, 3 files of 200 KB |",
+		} {
+			if !strings.Contains(report, want) {
+				t.Errorf("the report has no %q", want)
+			}
 		}
 	}
 	if strings.Contains(report, "not measured") {
