@@ -25,7 +25,6 @@ import (
 
 	"github.com/vela-agent/vela-agent/agent/meta"
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
-	"github.com/vela-agent/vela-agent/store"
 )
 
 // ftpCounts is what an embedded FTP server was asked to do, per file name
@@ -326,47 +325,11 @@ status:
 		t.Errorf("final run did not report %d files done within 2 minutes", n)
 	}
 
-	final := uploadsByFile(srv)
-	for name, then := range committed {
-		if final[name] != then {
-			t.Errorf("%s: stored %d time(s) when its upload was recorded, %d time(s) in the end", name, then, final[name])
-		}
-	}
+	checkNotGrown(t, srv, committed)
 
 	// Every file is in S3, byte-identical, under one key, dated by the
 	// server's time.
-	objects := map[string]velatest.Object{}
-	for _, o := range srv.Objects() {
-		objects[o.Key] = o
-	}
-	uploads := map[string]int{}
-	keys := map[string]int{}
-	for _, p := range srv.Presigns() {
-		o, ok := objects[p.Key]
-		if !ok {
-			continue
-		}
-		if o.SHA256 != want[p.FileName] {
-			t.Errorf("%s: stored bytes differ from the file", p.FileName)
-		}
-		if got := p.Metadata["date_of_call"]; got != dated[p.FileName] {
-			t.Errorf("%s: date_of_call %v, want the server's time %q", p.FileName, got, dated[p.FileName])
-		}
-		uploads[p.FileName] += o.Uploads
-		keys[p.FileName]++
-	}
-	var twoKeys, repeats int
-	for name := range want {
-		switch u := uploads[name]; {
-		case u == 0:
-			t.Errorf("%s: never uploaded", name)
-		case keys[name] > 1:
-			twoKeys++
-			t.Errorf("%s: stored under %d object keys (%d uploads)", name, keys[name], u)
-		case u > 1:
-			repeats += u - 1
-		}
-	}
+	twoKeys, repeats := checkStored(t, srv, want, dated)
 	// As in TestCrashResume: a repeat needs a kill between the storage
 	// keeping the file and the store's commit of its reply, and an extra
 	// presign one between the API's reply and its commit, so each is
@@ -414,18 +377,7 @@ status:
 	}
 
 	// The queue agrees: all done.
-	s, err := store.Open(filepath.Join(stateDir, "queue.db"), store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	qc, err := s.Counts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if qc[store.Done] != n {
-		t.Errorf("done jobs = %d, want %d (counts %v)", qc[store.Done], n, qc)
-	}
+	wantDone(t, filepath.Join(stateDir, "queue.db"), n)
 
 	presigns, attempts := srv.Count(velatest.OpPresign), srv.Count(velatest.OpUpload)
 	t.Logf("%d files (%.1f MiB), %d kills: %d presigns (%d extra), %d upload attempts, %d files under two keys, %d same-key repeats",

@@ -149,43 +149,10 @@ status:
 		t.Errorf("final run exited with %v", err)
 	}
 
-	final := uploadsByFile(srv)
-	for name, then := range committed {
-		if final[name] != then {
-			t.Errorf("%s: stored %d time(s) when its upload was recorded, %d time(s) in the end", name, then, final[name])
-		}
-	}
+	checkNotGrown(t, srv, committed)
 
 	// Every file is in S3, byte-identical.
-	objects := map[string]velatest.Object{}
-	for _, o := range srv.Objects() {
-		objects[o.Key] = o
-	}
-	uploads := map[string]int{} // file name -> successful POSTs, over all its keys
-	keys := map[string]int{}    // file name -> object keys stored
-	for _, p := range srv.Presigns() {
-		o, ok := objects[p.Key]
-		if !ok {
-			continue
-		}
-		if o.SHA256 != want[p.FileName] {
-			t.Errorf("%s: stored bytes differ from the file", p.FileName)
-		}
-		uploads[p.FileName] += o.Uploads
-		keys[p.FileName]++
-	}
-	var twoKeys, repeats int
-	for name := range want {
-		switch u := uploads[name]; {
-		case u == 0:
-			t.Errorf("%s: never uploaded", name)
-		case keys[name] > 1:
-			twoKeys++
-			t.Errorf("%s: stored under %d object keys (%d uploads)", name, keys[name], u)
-		case u > 1:
-			repeats += u - 1
-		}
-	}
+	twoKeys, repeats := checkStored(t, srv, want, nil)
 	// A repeat is possible only for a kill between the storage keeping the
 	// file and the store's commit of its reply (documented), so at most
 	// upload.concurrency per kill; it goes to the same key, with the
@@ -201,18 +168,7 @@ status:
 	}
 
 	// The queue agrees: all done.
-	s, err := store.Open(filepath.Join(stateDir, "queue.db"), store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	counts, err := s.Counts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if counts[store.Done] != n {
-		t.Errorf("done jobs = %d, want %d (counts %v)", counts[store.Done], n, counts)
-	}
+	wantDone(t, filepath.Join(stateDir, "queue.db"), n)
 
 	presigns, attempts := srv.Count(velatest.OpPresign), srv.Count(velatest.OpUpload)
 	t.Logf("%d files, %d kills: %d presigns (%d extra), %d upload attempts, %d files under two keys, %d same-key repeats",
@@ -226,6 +182,78 @@ status:
 	if t.Failed() {
 		out, _ := os.ReadFile(logf.Name())
 		t.Logf("agent log (tail):\n%s", tail(string(out), 4000))
+	}
+}
+
+// checkStored checks that every file of want (name -> SHA-256) is stored,
+// byte-identical, under one object key, with date_of_call dated[name] when
+// dated is not nil. It returns how many files were under two keys and how
+// many uploads repeated one to its own key.
+func checkStored(t *testing.T, srv *velatest.Server, want, dated map[string]string) (twoKeys, repeats int) {
+	t.Helper()
+	objects := map[string]velatest.Object{}
+	for _, o := range srv.Objects() {
+		objects[o.Key] = o
+	}
+	uploads := map[string]int{} // file name -> successful POSTs, over all its keys
+	keys := map[string]int{}    // file name -> object keys stored
+	for _, p := range srv.Presigns() {
+		o, ok := objects[p.Key]
+		if !ok {
+			continue
+		}
+		if o.SHA256 != want[p.FileName] {
+			t.Errorf("%s: stored bytes differ from the file", p.FileName)
+		}
+		if dated != nil {
+			if got := p.Metadata["date_of_call"]; got != dated[p.FileName] {
+				t.Errorf("%s: date_of_call %v, want the server's time %q", p.FileName, got, dated[p.FileName])
+			}
+		}
+		uploads[p.FileName] += o.Uploads
+		keys[p.FileName]++
+	}
+	for name := range want {
+		switch u := uploads[name]; {
+		case u == 0:
+			t.Errorf("%s: never uploaded", name)
+		case keys[name] > 1:
+			twoKeys++
+			t.Errorf("%s: stored under %d object keys (%d uploads)", name, keys[name], u)
+		case u > 1:
+			repeats += u - 1
+		}
+	}
+	return twoKeys, repeats
+}
+
+// checkNotGrown checks that no file was stored again after a kill found
+// its upload recorded: committed maps each such file to how often the
+// storage had it then.
+func checkNotGrown(t *testing.T, srv *velatest.Server, committed map[string]int) {
+	t.Helper()
+	final := uploadsByFile(srv)
+	for name, then := range committed {
+		if final[name] != then {
+			t.Errorf("%s: stored %d time(s) when its upload was recorded, %d time(s) in the end", name, then, final[name])
+		}
+	}
+}
+
+// wantDone checks that the stopped agent's store has n jobs, all done.
+func wantDone(t *testing.T, stateFile string, n int) {
+	t.Helper()
+	s, err := store.Open(stateFile, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	counts, err := s.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[store.Done] != n {
+		t.Errorf("done jobs = %d, want %d (counts %v)", counts[store.Done], n, counts)
 	}
 }
 

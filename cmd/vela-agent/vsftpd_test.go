@@ -21,7 +21,6 @@ import (
 
 	"github.com/vela-agent/vela-agent/agent/meta"
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
-	"github.com/vela-agent/vela-agent/store"
 	"github.com/vela-agent/vela-agent/watcher/ftp/ftptest"
 )
 
@@ -219,18 +218,7 @@ status:
 		}
 	}
 
-	s, err := store.Open(filepath.Join(stateDir, "queue.db"), store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	qc, err := s.Counts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if qc[store.Done] != n {
-		t.Errorf("done jobs = %d, want %d (counts %v)", qc[store.Done], n, qc)
-	}
+	wantDone(t, filepath.Join(stateDir, "queue.db"), n)
 	presigns, attempts := srv.Count(velatest.OpPresign), srv.Count(velatest.OpUpload)
 	t.Logf("%d files (%.1f MiB) in %v: %d presigns, %d upload attempts, %d downloads logged by vsftpd (%d failed)",
 		n, float64(total)/(1<<20), took.Round(100*time.Millisecond), presigns, attempts, downloads, sumCounts(failed))
