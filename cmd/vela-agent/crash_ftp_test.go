@@ -9,7 +9,6 @@ import (
 	"log"
 	"net"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -250,25 +249,7 @@ status:
 		t.Fatal(err)
 	}
 
-	logf, err := os.Create(filepath.Join(dir, "agent.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	start := func() *exec.Cmd {
-		cmd := exec.Command(binary, "run", "-c", cfg)
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
-	defer func() {
-		if t.Failed() {
-			out, _ := os.ReadFile(logf.Name())
-			t.Logf("agent log (tail):\n%s", tail(string(out), 4000))
-		}
-	}()
+	start := agentRunner(t, cfg)
 
 	// committed maps each file whose upload the store had recorded after a
 	// kill to how often the storage had it then: it must never grow. And a

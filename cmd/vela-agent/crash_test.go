@@ -99,22 +99,11 @@ status:
 		t.Fatal(err)
 	}
 
-	logf, err := os.Create(filepath.Join(dir, "agent.log"))
-	if err != nil {
-		t.Fatal(err)
+	var env []string
+	if *crashDisk > 0 {
+		env = append(env, "VELA_TEST_SLOW_DISK="+crashDisk.String())
 	}
-	defer logf.Close()
-	start := func() *exec.Cmd {
-		cmd := exec.Command(binary, "run", "-c", cfg)
-		if *crashDisk > 0 {
-			cmd.Env = append(os.Environ(), "VELA_TEST_SLOW_DISK="+crashDisk.String())
-		}
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
-	}
+	start := agentRunner(t, cfg, env...)
 
 	// committed maps each file whose upload the store had recorded after a
 	// kill to how often the storage had it then: it must never grow.
@@ -179,9 +168,34 @@ status:
 	if attempts <= presigns {
 		t.Errorf("%d upload attempts with %d presigns: no interrupted upload resumed with its stored presign", attempts, presigns)
 	}
-	if t.Failed() {
-		out, _ := os.ReadFile(logf.Name())
-		t.Logf("agent log (tail):\n%s", tail(string(out), 4000))
+}
+
+// agentRunner returns a function that starts `vela-agent run -c cfg` with env
+// added, logging to agent.log beside cfg, whose tail the test shows if it
+// fails.
+func agentRunner(t *testing.T, cfg string, env ...string) func() *exec.Cmd {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(filepath.Dir(cfg), "agent.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			out, _ := os.ReadFile(logf.Name())
+			t.Logf("agent log (tail):\n%s", tail(string(out), 4000))
+		}
+		logf.Close()
+	})
+	return func() *exec.Cmd {
+		cmd := exec.Command(binary, "run", "-c", cfg)
+		if len(env) > 0 {
+			cmd.Env = append(os.Environ(), env...)
+		}
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
 	}
 }
 

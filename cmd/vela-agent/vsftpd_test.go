@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -139,24 +138,8 @@ status:
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(dir, "agent.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	defer func() {
-		if t.Failed() {
-			out, _ := os.ReadFile(logf.Name())
-			t.Logf("agent log (tail):\n%s", tail(string(out), 4000))
-		}
-	}()
-
 	began := time.Now()
-	cmd := exec.Command(binary, "run", "-c", cfg)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := agentRunner(t, cfg)()
 	deadline := time.Now().Add(10 * time.Minute)
 	finished := false
 	for time.Now().Before(deadline) {
