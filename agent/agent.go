@@ -82,6 +82,7 @@ type Agent struct {
 	addLog    limitedLog     // failures to queue found files, likewise
 	orphanLog limitedLog     // jobs whose source is gone, likewise
 	retries   retries        // by cause, for Stats
+	outcomes  outcomes       // parked and skipped by reason class, for Stats
 	spoolFull spoolProblems  // sources whose downloads wait for room
 	reload    configWatch    // hot reload of the configuration file
 	level     *slog.LevelVar // the logger's level, if a reload may change it

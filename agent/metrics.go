@@ -129,6 +129,10 @@ var (
 		"When the storage service last accepted an upload, in seconds since the Unix epoch; absent before the first since the agent started.")
 	descRetries = desc("vela_agent_retries_total",
 		"Jobs tried again after a transient failure, by cause (presign, upload, file, commit, orphaned, other).", "cause")
+	descParked = desc("vela_agent_parked_total",
+		"Jobs parked since the agent started (they need an admin), by reason class: too_large, unreadable, refused, gone, changed, empty, link, forgotten, other.", "reason")
+	descSkipped = desc("vela_agent_skipped_total",
+		"Jobs skipped since the agent started (not to be uploaded), by reason class, as for parked.", "reason")
 	descHolds = desc("vela_agent_remote_holds_total",
 		"Holds put on all calls to a remote (api, upload): started by its failures, or asked for with Retry-After.", "remote", "cause")
 	descHolding = desc("vela_agent_remote_holding",
@@ -173,7 +177,7 @@ func (c collector) timings() []*timing {
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		descJobs, descUploadedFiles, descUploadedBytes, descLastUpload, descRetries,
+		descJobs, descUploadedFiles, descUploadedBytes, descLastUpload, descRetries, descParked, descSkipped,
 		descHolds, descHolding, descPaused, descScans, descFound, descLastScan,
 		descCommits, descCommitSeconds, descCommitFailures, descWriteFailing,
 		descWorkers, descWorkersWanted, descBuildInfo,
@@ -222,6 +226,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	st := a.Stats()
 	for _, cause := range causes {
 		counter(descRetries, float64(st.Retries[cause]), cause)
+	}
+	for _, rc := range reasonClasses {
+		counter(descParked, float64(st.Parked[rc]), rc)
+		counter(descSkipped, float64(st.Skipped[rc]), rc)
 	}
 	for _, r := range remotes {
 		p := st.Pacers[r]

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"strings"
 	"sync/atomic"
 
 	"github.com/vela-agent/vela-agent/agent/upload"
@@ -55,10 +56,70 @@ func retryCause(err error) string {
 	return CauseOther
 }
 
+// Classes of the reasons jobs are parked or skipped for, as Stats counts
+// them: a small fixed set, for labels.
+const (
+	ReasonTooLarge   = "too_large"  // over upload.max_file_size
+	ReasonUnreadable = "unreadable" // the file could not be read
+	ReasonRefused    = "refused"    // Vela or the storage refused it for good
+	ReasonGone       = "gone"       // the file no longer exists
+	ReasonChanged    = "changed"    // a new version of the file is queued instead
+	ReasonEmpty      = "empty"      // an empty file
+	ReasonLink       = "link"       // the file or a folder above it is a link, or not a regular file
+	ReasonForgotten  = "forgotten"  // an admin said so
+	ReasonOther      = "other"
+)
+
+var reasonClasses = [...]string{ReasonTooLarge, ReasonUnreadable, ReasonRefused, ReasonGone, ReasonChanged, ReasonEmpty, ReasonLink, ReasonForgotten, ReasonOther}
+
+// reasonClass sorts a parked or skipped job's reason into its class.
+func reasonClass(reason string) string {
+	switch r := strings.ToLower(reason); {
+	case strings.Contains(r, "max_file_size"):
+		return ReasonTooLarge
+	case strings.Contains(r, "cannot read"):
+		return ReasonUnreadable
+	case strings.Contains(r, "no longer exists"):
+		return ReasonGone
+	case strings.Contains(r, "changed"):
+		return ReasonChanged
+	case strings.Contains(r, "empty file"):
+		return ReasonEmpty
+	case strings.Contains(r, "symbolic link"), strings.Contains(r, "not a regular file"):
+		return ReasonLink
+	case strings.Contains(r, "forgotten"):
+		return ReasonForgotten
+	case strings.HasPrefix(r, "presign "), strings.HasPrefix(r, "upload "), strings.Contains(r, "refused"):
+		return ReasonRefused
+	}
+	return ReasonOther
+}
+
+// outcomes counts jobs parked and skipped since start, by reason class.
+type outcomes struct {
+	parked, skipped [len(reasonClasses)]atomic.Uint64
+}
+
+func (o *outcomes) count(parked bool, reason string) {
+	c := reasonClass(reason)
+	for i, rc := range reasonClasses {
+		if rc == c {
+			if parked {
+				o.parked[i].Add(1)
+			} else {
+				o.skipped[i].Add(1)
+			}
+			return
+		}
+	}
+}
+
 // Stats are the agent's figures for monitoring (a /metrics page reads
 // them; nothing here is computed for it). Counters only grow.
 type Stats struct {
 	Retries map[string]uint64        // by cause (Cause*)
+	Parked  map[string]uint64        // jobs parked since start, by reason class (Reason*)
+	Skipped map[string]uint64        // jobs skipped since start, by reason class
 	Pacers  map[string]PacerStats    // by remote: "api", "upload"
 	Sources map[string]watcher.Stats // by source name
 	Workers struct{ Want, Live int } // upload workers
@@ -77,6 +138,11 @@ func (a *Agent) Stats() Stats {
 	}
 	for i, c := range causes {
 		st.Retries[c] = a.retries[i].Load()
+	}
+	st.Parked, st.Skipped = map[string]uint64{}, map[string]uint64{}
+	for i, rc := range reasonClasses {
+		st.Parked[rc] = a.outcomes.parked[i].Load()
+		st.Skipped[rc] = a.outcomes.skipped[i].Load()
 	}
 	for _, r := range a.sources.configured() {
 		st.Sources[r.cfg.Name] = r.src.Stats()

@@ -592,10 +592,12 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 		// Shutting down: not the job's fault. It resumes where it was.
 	case errors.As(err, &pk):
 		j.State, j.Reason = store.Parked, pk.reason
+		a.outcomes.count(true, j.Reason)
 		a.log.Warn("parked: needs attention", "job", j.ID, "file", j.Path, "reason", pk.reason)
 		a.track.event(j, "parked: "+pk.reason)
 	case errors.As(err, &sk):
 		j.State, j.Reason = store.Skipped, sk.reason
+		a.outcomes.count(false, j.Reason)
 		a.dropSpool(j)
 		a.log.Info("skipped", "job", j.ID, "file", j.Path, "reason", sk.reason)
 	case errors.As(err, &sf):
@@ -616,10 +618,12 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 	case errors.As(err, &fe) && j.Attempts+1 >= maxFileAttempts:
 		j.Attempts++
 		j.State, j.Reason = store.Parked, fmt.Sprintf("cannot read the file (%d tries): %v", j.Attempts, fe.err)
+		a.outcomes.count(true, j.Reason)
 		a.log.Warn("parked: needs attention", "job", j.ID, "file", j.Path, "reason", j.Reason)
 		a.track.event(j, "parked: "+j.Reason)
 	case errors.As(err, &ve) && ve.Action == vela.Park:
 		j.State, j.Reason = store.Parked, ve.Error()
+		a.outcomes.count(true, j.Reason)
 		a.log.Warn("parked: Vela refused the metadata", "job", j.ID, "file", j.Path, "reason", ve.Message)
 		a.track.event(j, "parked: "+ve.Error())
 	case errors.As(err, &ve) && ve.Action == vela.PauseCalls:
