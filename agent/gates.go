@@ -28,8 +28,9 @@ type gates struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	mu sync.Mutex            // guards m
-	m  map[string]store.Gate // by name
+	mu     sync.Mutex                             // guards m
+	m      map[string]store.Gate                  // by name
+	notify func(gate, reason string, paused bool) // told of each change; set before Run
 }
 
 func loadGates(s *store.Store, log *slog.Logger, now func() time.Time) (*gates, error) {
@@ -58,6 +59,9 @@ func (g *gates) set(name, reason string) bool {
 	if err := g.store.SetGate(gt); err != nil {
 		g.log.Error("record pause gate", "gate", name, "err", err)
 	}
+	if g.notify != nil {
+		g.notify(name, reason, true)
+	}
 	return true
 }
 
@@ -71,6 +75,9 @@ func (g *gates) clear(name string) bool {
 	delete(g.m, name)
 	if err := g.store.ClearGate(name); err != nil {
 		g.log.Error("clear pause gate", "gate", name, "err", err)
+	}
+	if g.notify != nil {
+		g.notify(name, "", false)
 	}
 	return true
 }
@@ -108,3 +115,8 @@ func (g *gates) list() []store.Gate {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// OnPause makes the agent call f whenever a pause gate closes (paused, with
+// the reason) or opens again: for the Windows Event Log, say. f must not
+// block. Call it before Run.
+func (a *Agent) OnPause(f func(gate, reason string, paused bool)) { a.gates.notify = f }

@@ -362,6 +362,17 @@ func (p *program) Start(s service.Service) error {
 		p.event(err)
 		return err
 	}
+	if pr, ok := r.(interface {
+		OnPause(func(gate, reason string, paused bool))
+	}); ok && p.events != nil {
+		pr.OnPause(func(gate, reason string, paused bool) {
+			if paused {
+				p.events.Warning("vela-agent uploads paused (" + gate + "): " + reason)
+			} else {
+				p.events.Info("vela-agent uploads resumed (" + gate + ")")
+			}
+		})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	p.mu.Lock()
