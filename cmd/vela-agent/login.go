@@ -93,7 +93,8 @@ func readPassword(r *bufio.Reader) (string, error) {
 }
 
 // writeSecret replaces path with data, readable by its owner only, so that
-// no reader ever sees half a token.
+// no reader ever sees half a token. Written by root where the service user
+// exists, the file is that user's, so the installed service can read it.
 func writeSecret(path, data string) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -105,6 +106,10 @@ func writeSecret(path, data string) error {
 	}
 	defer os.Remove(f.Name())
 	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if err := giveToServiceUser(f); err != nil {
 		f.Close()
 		return err
 	}

@@ -32,9 +32,8 @@ if [ -z "$upgrade" ]; then
 vela-agent is installed and enabled, but not started. To start it:
   1. set api.org_id and the sources in /etc/vela-agent/vela-agent.yaml,
      then check it: vela-agent validate
-  2. sign in: vela-agent login
-     then let the service read the token:
-     chown vela-agent /etc/vela-agent/refresh_token
+  2. sign in: sudo vela-agent login
+     (the token it saves belongs to the user vela-agent, mode 0600)
   3. give the user vela-agent read access to the watched folders (and write
      access, with ReadWritePaths, if it moves or deletes files after upload:
      see /lib/systemd/system/vela-agent.service)
