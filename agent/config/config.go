@@ -282,6 +282,9 @@ func (l Log) SlogLevel() slog.Level {
 	return lv
 }
 
+// ExampleOrgID is the placeholder org_id of the example configuration.
+const ExampleOrgID = "REPLACE-WITH-YOUR-ORG-ID"
+
 // Source returns the source of that name.
 func (c *Config) Source(name string) (Source, bool) {
 	for _, s := range c.Sources {
@@ -405,6 +408,9 @@ func (c *Config) checkFiles() Errors {
 			return
 		}
 		f.Close()
+	}
+	if c.API.OrgID == ExampleOrgID {
+		warn("api.org_id", "is still the example's placeholder: set it to your organisation's ID, or Vela answers \"Organisation not found\" and nothing is uploaded")
 	}
 	for _, key := range c.inline {
 		secretFile(key, c.File, key, "")

@@ -574,6 +574,13 @@ func TestExampleLoads(t *testing.T) {
 	if len(c.Sources) != 3 || !c.Sources[2].IsFTP() || c.API.RefreshTokenFile == "" || len(c.Upload.Schedule) != 1 {
 		t.Errorf("example config = %+v", c)
 	}
+	placeholder := false
+	for _, w := range c.Warnings {
+		placeholder = placeholder || w.Key == "api.org_id"
+	}
+	if !placeholder {
+		t.Errorf("no warning that api.org_id is the example's placeholder: %v", c.Warnings)
+	}
 }
 
 // TestExampleHasEveryKey checks that the example mentions every key, set
