@@ -253,15 +253,26 @@ func (a *Agent) ingest(ctx context.Context, in <-chan []watcher.File) {
 		case <-ctx.Done():
 			return
 		case batch := <-in:
-			found := make([]store.Found, len(batch))
-			for i, f := range batch {
-				found[i] = store.Found{Source: f.Source, Path: f.Path, Size: f.Size, ModTime: f.ModTime, Kind: store.Call}
+			cfg := a.config()
+			var found, older []store.Found
+			for _, f := range batch {
+				fd := store.Found{Source: f.Source, Path: f.Path, Size: f.Size, ModTime: f.ModTime, Kind: store.Call}
 				if src, ok := a.sources.get(f.Source); ok {
 					lane := firstLane(store.Call, src)
-					found[i].Lane = &lane
+					fd.Lane = &lane
 				}
+				if sc, ok := cfg.Source(f.Source); ok && sc.IgnoreOlder > 0 && a.now().Sub(f.ModTime) > sc.IgnoreOlder.D() {
+					fd.Skip = "older than the source's ignore_older (" + sc.IgnoreOlder.D().String() + "): recorded, not uploaded"
+					older = append(older, fd)
+					continue
+				}
+				found = append(found, fd)
 			}
 			n, err := a.store.Add(found)
+			var ignored int
+			if err == nil && len(older) > 0 {
+				ignored, err = a.store.Add(older)
+			}
 			a.committed(err)
 			if err != nil {
 				// The watcher believes these were delivered: make it offer
@@ -273,6 +284,9 @@ func (a *Agent) ingest(ctx context.Context, in <-chan []watcher.File) {
 					}
 				}
 				continue
+			}
+			if ignored > 0 {
+				a.log.Info("recorded without uploading: older than ignore_older", "source", batch[0].Source, "files", ignored)
 			}
 			if n > 0 {
 				a.log.Info("queued", "source", batch[0].Source, "files", n)

@@ -202,3 +202,34 @@ func TestSymlinkSwapNeverUploadsTheTarget(t *testing.T) {
 		t.Errorf("%d objects stored: the link's target was uploaded", n)
 	}
 }
+
+// With ignore_older, a folder that already holds old recordings uploads
+// only the recent ones; the old are recorded, skipped with the reason, and
+// never uploaded.
+func TestIgnoreOlder(t *testing.T) {
+	h := newHarness(t, harnessOptions{source: "    ignore_older: 720h\n"})
+	old := time.Now().Add(-60 * 24 * time.Hour)
+	for i := 0; i < 3; i++ {
+		p := filepath.Join(h.in, "archive", fmt.Sprintf("old_%d.wav", i))
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, []byte("an old call"), 0o644))
+		must(t, os.Chtimes(p, old, old))
+	}
+	h.start()
+	h.write("new_0.wav", 3000)
+	h.write("new_1.wav", 3000)
+	h.waitFor("2 done, 3 skipped", 30*time.Second, func() bool { return h.count("done") == 2 && h.count("skipped") == 3 })
+	h.verify()
+	for _, p := range h.srv.Presigns() {
+		if strings.HasPrefix(p.FileName, "old_") {
+			t.Errorf("%s uploaded, though older than ignore_older", p.FileName)
+		}
+	}
+	jobs, err := h.agent.Store().List(store.Skipped, 0, 10)
+	must(t, err)
+	for _, j := range jobs {
+		if !strings.Contains(j.Reason, "ignore_older") {
+			t.Errorf("%s skipped for %q", j.Path, j.Reason)
+		}
+	}
+}

@@ -271,6 +271,10 @@ type Found struct {
 	// a pointer because the zero Lane, LaneCalls, is a lane like the
 	// others.
 	Lane *Lane
+	// Skip, if set, records the version as known without uploading it: the
+	// job is made Skipped with this reason (a file older than a source's
+	// ignore_older, say).
+	Skip string
 }
 
 // lane returns the lane of the job made for f.

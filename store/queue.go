@@ -133,6 +133,9 @@ func (s *Store) add(q *qtx, f *Found, now time.Time) (bool, error) {
 		Created:     now,
 		Updated:     now,
 	}
+	if f.Skip != "" {
+		j.State, j.Reason = Skipped, f.Skip
+	}
 	if err := q.putJob(nil, j, encodeJob(j)); err != nil {
 		return false, err
 	}

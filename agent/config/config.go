@@ -130,6 +130,10 @@ type Source struct {
 	// Poll turns file system events off and relies on rescans alone, for
 	// network shares that deliver no events.
 	Poll bool `yaml:"poll"`
+	// IgnoreOlder, if set, records files modified longer ago than this
+	// when they are found as known, without uploading them: installing on
+	// an archive of years of calls does not upload (and pay for) them all.
+	IgnoreOlder Duration `yaml:"ignore_older"`
 	// AfterUpload is "keep" (default), "delete" or "move:DIR". After Load
 	// DIR is absolute and outside every source's path; see MoveDir. For an
 	// FTP source DIR is a folder on the server, absolute or relative to the

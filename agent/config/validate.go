@@ -237,6 +237,9 @@ func (d *decoder) validateSources(srcs []Source, dir string) {
 			d.errorf(k, "rescan_interval (%s) must not be shorter than settle (%s)", s.RescanInterval, s.Settle)
 		}
 
+		if s.IgnoreOlder < 0 {
+			d.errorf(key("ignore_older"), "must not be negative")
+		}
 		d.patterns(key("include"), s.Include)
 		d.patterns(key("exclude"), s.Exclude)
 
