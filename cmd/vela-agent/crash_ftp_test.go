@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -176,23 +175,13 @@ func TestCrashResumeFTP(t *testing.T) {
 	}
 	const n, kills = 300, 10
 
-	srv, err := velatest.Start(velatest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-
-	dir := t.TempDir()
+	srv, dir, token := startEmulator(t)
 	root := filepath.Join(dir, "ftp")
 	calls, done := filepath.Join(root, "calls"), filepath.Join(root, "done")
 	addr, password, counts := startCountingFTP(t, root)
 
-	token := filepath.Join(dir, "refresh_token")
 	pwFile := filepath.Join(dir, "pbx.pass")
 	stateDir := filepath.Join(dir, "state")
-	if err := os.WriteFile(token, []byte(srv.RefreshToken()), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -287,21 +276,7 @@ status:
 	_, _, _, renamesAfterKills, _ := counts.snapshot()
 
 	// Let a last run finish the sync, as its status page reports.
-	cmd := start()
-	deadline := time.Now().Add(2 * time.Minute)
-	finished := false
-	for time.Now().Before(deadline) {
-		st, err := fetchStatus(context.Background(), "http://"+statusAddr+"/status")
-		if err == nil && st.Counts["done"] == n {
-			finished = true
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("final run exited with %v", err)
-	}
+	finished := finishRun(t, start(), statusAddr, n, 2*time.Minute)
 	if !finished {
 		t.Errorf("final run did not report %d files done within 2 minutes", n)
 	}

@@ -45,19 +45,9 @@ func TestCrashResume(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("needs POSIX signals")
 	}
-	srv, err := velatest.Start(velatest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-
-	dir := t.TempDir()
+	srv, dir, token := startEmulator(t)
 	in := filepath.Join(dir, "in")
-	token := filepath.Join(dir, "refresh_token")
 	stateDir := filepath.Join(dir, "state")
-	if err := os.WriteFile(token, []byte(srv.RefreshToken()), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	n, kills := *crashFiles, *crashKills
 	want := map[string]string{} // file name -> sha256
 	for i := 0; i < n; i++ {
@@ -124,19 +114,7 @@ status:
 	}
 
 	// Let a last run finish the sync, as its status page reports.
-	cmd := start()
-	deadline := time.Now().Add(3 * time.Minute)
-	for time.Now().Before(deadline) {
-		st, err := fetchStatus(context.Background(), "http://"+statusAddr+"/status")
-		if err == nil && st.Counts["done"] == n {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("final run exited with %v", err)
-	}
+	finishRun(t, start(), statusAddr, n, 3*time.Minute)
 
 	checkNotGrown(t, srv, committed)
 
@@ -197,6 +175,43 @@ func agentRunner(t *testing.T, cfg string, env ...string) func() *exec.Cmd {
 		}
 		return cmd
 	}
+}
+
+// startEmulator starts the in-process Vela emulator for the test and
+// writes its refresh token into a new folder, dir.
+func startEmulator(t *testing.T) (srv *velatest.Server, dir, token string) {
+	t.Helper()
+	srv, err := velatest.Start(velatest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	dir = t.TempDir()
+	token = filepath.Join(dir, "refresh_token")
+	if err := os.WriteFile(token, []byte(srv.RefreshToken()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return srv, dir, token
+}
+
+// finishRun waits until the agent cmd's status page reports n jobs done,
+// or timeout, then stops it with SIGTERM. It reports whether all were done.
+func finishRun(t *testing.T, cmd *exec.Cmd, statusAddr string, n int, timeout time.Duration) bool {
+	t.Helper()
+	finished := false
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
+		st, err := fetchStatus(context.Background(), "http://"+statusAddr+"/status")
+		if err == nil && st.Counts["done"] == n {
+			finished = true
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("the agent exited with %v", err)
+	}
+	return finished
 }
 
 // checkStored checks that every file of want (name -> SHA-256) is stored,

@@ -26,14 +26,8 @@ func TestStopDuringBigUploadResumes(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("needs POSIX signals")
 	}
-	srv, err := velatest.Start(velatest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	dir := t.TempDir()
+	srv, dir, token := startEmulator(t)
 	in := filepath.Join(dir, "in")
-	token := filepath.Join(dir, "refresh_token")
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -41,7 +35,6 @@ func TestStopDuringBigUploadResumes(t *testing.T) {
 		}
 	}
 	must(os.MkdirAll(in, 0o755))
-	must(os.WriteFile(token, []byte(srv.RefreshToken()), 0o600))
 	block := make([]byte, 1<<20)
 	crand.Read(block)
 	must(os.WriteFile(filepath.Join(in, "big.wav"), bytes.Repeat(block, 200), 0o644))

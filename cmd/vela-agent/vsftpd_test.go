@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -73,19 +71,9 @@ func TestFTPVsftpd500(t *testing.T) {
 	}
 	const n = 500
 	ftp := ftptest.StartVsftpd(t, ftptest.Options{Mode: ftptest.Plain})
-	srv, err := velatest.Start(velatest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-
-	dir := t.TempDir()
-	token := filepath.Join(dir, "refresh_token")
+	srv, dir, token := startEmulator(t)
 	pwFile := filepath.Join(dir, "pbx.pass")
 	stateDir := filepath.Join(dir, "state")
-	if err := os.WriteFile(token, []byte(srv.RefreshToken()), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.WriteFile(pwFile, []byte(ftp.Password), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -139,50 +127,15 @@ status:
 		t.Fatal(err)
 	}
 	began := time.Now()
-	cmd := agentRunner(t, cfg)()
-	deadline := time.Now().Add(10 * time.Minute)
-	finished := false
-	for time.Now().Before(deadline) {
-		st, err := fetchStatus(context.Background(), "http://"+statusAddr+"/status")
-		if err == nil && st.Counts["done"] == n {
-			finished = true
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	finished := finishRun(t, agentRunner(t, cfg)(), statusAddr, n, 10*time.Minute)
 	took := time.Since(began)
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("agent exited with %v", err)
-	}
 	if !finished {
 		t.Fatalf("the agent did not report %d files done within 10 minutes", n)
 	}
 
 	// In S3: once each, byte-identical, under one key, dated by MDTM.
-	objects := map[string]velatest.Object{}
-	for _, o := range srv.Objects() {
-		objects[o.Key] = o
-	}
-	uploads, keys := map[string]int{}, map[string]int{}
-	for _, p := range srv.Presigns() {
-		if got := p.Metadata["date_of_call"]; got != dated[p.FileName] {
-			t.Errorf("%s: date_of_call %v, want %q (the server's time)", p.FileName, got, dated[p.FileName])
-		}
-		o, ok := objects[p.Key]
-		if !ok {
-			continue
-		}
-		if o.SHA256 != want[p.FileName] {
-			t.Errorf("%s: stored bytes differ from the file", p.FileName)
-		}
-		uploads[p.FileName] += o.Uploads
-		keys[p.FileName]++
-	}
-	for name := range want {
-		if uploads[name] != 1 || keys[name] != 1 {
-			t.Errorf("%s: %d upload(s) under %d key(s), want one", name, uploads[name], keys[name])
-		}
+	if _, repeats := checkStored(t, srv, want, dated); repeats != 0 {
+		t.Errorf("%d uploads repeated, want every file uploaded once", repeats)
 	}
 
 	// On the server: downloaded once each, all in /done, none in /calls.
