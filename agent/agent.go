@@ -124,6 +124,7 @@ func New(o Options) (*Agent, error) {
 	up := o.Config.Upload
 	a.apiPace = newPacer(up.RetryMin.D(), up.RetryMax.D(), a.now)
 	a.upPace = newPacer(up.RetryMin.D(), up.RetryMax.D(), a.now)
+	a.apiPace.timed, a.upPace.timed = newTiming(&presignTiming), newTiming(&uploadTiming)
 	a.api = pacedAPI{API: o.API, p: a.apiPace}
 	a.up = pacedUploader{Uploader: o.Uploader, p: a.upPace}
 	g, err := loadGates(o.Store, log, a.now)

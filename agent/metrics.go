@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
-	"weak"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -73,31 +71,13 @@ func newTiming(spec *timingSpec) *timing {
 // its time says nothing about the remote.
 func (t *timing) observe(sent, end time.Time, err error, stopping bool) {
 	switch {
+	case t == nil: // a pacer made without one (tests)
 	case err == nil:
 		t.seconds.WithLabelValues(outcomeOK).Observe(end.Sub(sent).Seconds())
 		t.lastOK.Store(end.UnixNano())
 	case !stopping:
 		t.seconds.WithLabelValues(outcomeError).Observe(end.Sub(sent).Seconds())
 	}
-}
-
-// timings holds the timing of each pacer's wrapper. The wrappers are
-// values that share nothing with the agent but their pacer, so the pacer
-// is the key: held weakly, its entry is removed when it is collected.
-var timings sync.Map // weak.Pointer[pacer] -> *timing
-
-// timing returns the timing of the requests made through p, made to spec
-// on first use. A pacer is used with one spec only.
-func (p *pacer) timing(spec *timingSpec) *timing {
-	key := weak.Make(p)
-	if t, ok := timings.Load(key); ok {
-		return t.(*timing)
-	}
-	t, loaded := timings.LoadOrStore(key, newTiming(spec))
-	if !loaded {
-		runtime.AddCleanup(p, func(k weak.Pointer[pacer]) { timings.Delete(k) }, key)
-	}
-	return t.(*timing)
 }
 
 // Remotes, as the metrics label them; the keys of Stats.Pacers.
@@ -172,7 +152,7 @@ var _ prometheus.Collector = collector{}
 func (a *Agent) Metrics() prometheus.Collector { return collector{a} }
 
 func (c collector) timings() []*timing {
-	return []*timing{c.a.apiPace.timing(&presignTiming), c.a.upPace.timing(&uploadTiming)}
+	return []*timing{c.a.apiPace.timed, c.a.upPace.timed}
 }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {

@@ -36,7 +36,7 @@ func (c pacedAPI) Presign(ctx context.Context, fileName string, meta map[string]
 	}
 	sent := c.p.clock()
 	ps, err := c.API.Presign(ctx, fileName, meta)
-	c.p.timing(&presignTiming).observe(sent, c.p.clock(), err, ctx.Err() != nil)
+	c.p.timed.observe(sent, c.p.clock(), err, ctx.Err() != nil)
 	var ve *vela.Error
 	c.p.observe(ctx, sent, err, errors.As(err, &ve) && ve.Action == vela.Retry)
 	return ps, err
@@ -56,7 +56,7 @@ func (u pacedUploader) Post(ctx context.Context, f *upload.Form, b upload.Body, 
 	}
 	sent := u.p.clock()
 	res, err := u.Uploader.Post(ctx, f, b, progress)
-	u.p.timing(&uploadTiming).observe(sent, u.p.clock(), err, ctx.Err() != nil)
+	u.p.timed.observe(sent, u.p.clock(), err, ctx.Err() != nil)
 	var ue *upload.Error
 	u.p.observe(ctx, sent, err, errors.As(err, &ue) && ue.Kind == upload.Retry && !ue.Local)
 	return res, err

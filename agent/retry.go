@@ -45,7 +45,8 @@ func backoff(n int, min, max time.Duration) time.Duration {
 //     between, so one bad file never stalls the others.
 //   - A Retry-After is the remote's own word and is the hold when given.
 type pacer struct {
-	now func() time.Time
+	now   func() time.Time
+	timed *timing // the requests' latency, for /metrics; set once, before use
 
 	mu       sync.Mutex // guards the fields below
 	min, max time.Duration
