@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -31,29 +30,7 @@ func startService(t *testing.T, e *env) (stop func()) {
 	}
 	tokenFile := filepath.Join(e.dir, "state", "admin.token")
 	os.Remove(tokenFile)
-	cmd := exec.Command(binary, "run", "-c", e.cfg)
-	var log syncBuffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		if runtime.GOOS == "windows" {
-			cmd.Process.Kill()
-		} else {
-			cmd.Process.Signal(os.Interrupt)
-		}
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("agent log:\n%s", log.String())
-		}
-	}
-	t.Cleanup(stop)
+	stop = startRun(t, e.cfg)
 	waitUntil(t, func() bool {
 		if _, err := os.Stat(tokenFile); err != nil {
 			return false

@@ -203,6 +203,36 @@ func TestSecondProcessRefused(t *testing.T) {
 
 // syncBuffer is a bytes.Buffer that a child process's output and the test
 // may use at once.
+// startRun starts `vela-agent run -c cfg` in the background. stop ends it
+// (SIGINT, or a kill on Windows) and waits; it may be called more than
+// once, and is called when the test ends, showing the agent's log if the
+// test failed.
+func startRun(t *testing.T, cfg string) (stop func()) {
+	t.Helper()
+	cmd := exec.Command(binary, "run", "-c", cfg)
+	var log syncBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			if runtime.GOOS == "windows" {
+				cmd.Process.Kill()
+			} else {
+				cmd.Process.Signal(os.Interrupt)
+			}
+			cmd.Wait()
+			if t.Failed() {
+				t.Logf("agent log:\n%s", log.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -89,31 +88,7 @@ func TestStatusHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	agent := exec.Command(binary, "run", "-c", e.cfg)
-	var log syncBuffer
-	agent.Stdout, agent.Stderr = &log, &log
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		if runtime.GOOS == "windows" {
-			agent.Process.Kill()
-		} else {
-			agent.Process.Signal(os.Interrupt)
-		}
-		agent.Wait()
-	}
-	defer func() {
-		stop()
-		if t.Failed() {
-			t.Logf("agent log:\n%s", log.String())
-		}
-	}()
+	stop := startRun(t, e.cfg)
 
 	// The source folder is missing.
 	waitHealthz(t, addr, http.StatusServiceUnavailable, "source calls: folder unavailable")
