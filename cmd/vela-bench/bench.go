@@ -187,6 +187,9 @@ type agentConfig struct {
 	source   string        // the source's folder
 	settle   time.Duration // the source's settle
 	status   string        // status.listen; "" = off
+	// keys, if set, are the source's keys below its name, instead of a
+	// local folder's path, settle and rescan_interval (an FTP source).
+	keys string
 }
 
 // sourceName is the name of the one source; store.Fill fills jobs of it.
@@ -198,6 +201,10 @@ func (b *bench) writeAgentConfig(path string, c agentConfig) error {
 	if status == "" {
 		status = "off"
 	}
+	keys := c.keys
+	if keys == "" {
+		keys = fmt.Sprintf("    path: %q\n    settle: %s\n    rescan_interval: 5m\n", c.source, c.settle)
+	}
 	conf := fmt.Sprintf(`# written by vela-bench
 api:
   base_url: %q
@@ -206,17 +213,14 @@ api:
 state_dir: %q
 sources:
   - name: %s
-    path: %q
-    settle: %s
-    rescan_interval: 5m
-upload:
+%supload:
   concurrency: %d
   max_file_size: 5GB
 status:
   listen: %q
 log:
   level: warn
-`, c.dev.url(), orgID, c.dev.tokenFile, c.stateDir, sourceName, c.source, c.settle, b.o.concurrency, status)
+`, c.dev.url(), orgID, c.dev.tokenFile, c.stateDir, sourceName, keys, b.o.concurrency, status)
 	return os.WriteFile(path, []byte(conf), 0o600)
 }
 

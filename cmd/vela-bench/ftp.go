@@ -347,31 +347,10 @@ func (b *bench) ftpAgentRun(srv *ftptest.Server, folder string, n int, total int
 	if err := os.WriteFile(pwFile, []byte(srv.Password+"\n"), 0o600); err != nil {
 		return 0, usage{}, err
 	}
-	conf := fmt.Sprintf(`# written by vela-bench
-api:
-  base_url: %q
-  org_id: %q
-  refresh_token_file: %q
-state_dir: %q
-sources:
-  - name: %s
-    type: ftp
-    url: "ftp://%s@%s/%s"
-    password_file: %q
-    settle: %s
-    poll_interval: %s
-    max_connections: %d
-upload:
-  concurrency: %d
-  max_file_size: 5GB
-status:
-  listen: %q
-log:
-  level: warn
-`, dev.url(), orgID, dev.tokenFile, filepath.Join(runDir, "state"), sourceName, srv.User, srv.Addr, folder, pwFile,
-		ftpSettle, ftpSettle, b.o.ftpConns, b.o.concurrency, ports[0])
 	cfg := filepath.Join(runDir, "vela-agent.yaml")
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+	keys := fmt.Sprintf("    type: ftp\n    url: \"ftp://%s@%s/%s\"\n    password_file: %q\n    settle: %s\n    poll_interval: %s\n    max_connections: %d\n",
+		srv.User, srv.Addr, folder, pwFile, ftpSettle, ftpSettle, b.o.ftpConns)
+	if err := b.writeAgentConfig(cfg, agentConfig{dev: dev, stateDir: filepath.Join(runDir, "state"), status: ports[0], keys: keys}); err != nil {
 		return 0, usage{}, err
 	}
 	p, err := b.start("vela-agent run", filepath.Join(runDir, "agent.log"), true, exe(b.o.bin, "vela-agent"), "run", "-c", cfg)
