@@ -222,7 +222,9 @@ type Job struct {
 	Meta        []byte    // JSON object of metadata built by the agent; opaque to the store
 	Spool       string    // local copy for remote sources; "" for local ones
 	Presign     *Presign
-	Parent      uint64 // job this one was expanded from (ZIP, manifest); 0 if none
+	Parent      uint64   // job this one was expanded from (ZIP, manifest); 0 if none
+	Warnings    []string // what the agent noticed but did not fail the job for (a metadata value dropped), for status
+	Ref         string   // what the remote calls the upload (a chat's id), once known
 	Created     time.Time
 	Updated     time.Time
 }

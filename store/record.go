@@ -17,9 +17,9 @@ import (
 // records this one writes, and this one still reads the records of the
 // versions before.
 //
-// Version 2, in order:
+// Version 3, in order:
 //
-//	version     byte (2)
+//	version     byte (3)
 //	Source      string
 //	Path        string
 //	Size        varint
@@ -38,6 +38,8 @@ import (
 //	Presign     byte 0 (none) or 1, then URL string, uvarint count,
 //	            count*(Name, Value string), Expires time
 //	Parent      uvarint
+//	Warnings    uvarint count, count*string
+//	Ref         string
 //
 // A string is a uvarint length and the bytes; a time is the varint of
 // [nanos]. Updated and NextAttempt are stored as differences from Created
@@ -45,13 +47,16 @@ import (
 // one byte each instead of nine. The ID is the record's key and is not
 // repeated inside it. Nothing may follow the last field.
 //
+// Version 2 is version 3 without Warnings and Ref. A job with neither (most
+// jobs) is still written in version 2, two bytes shorter.
 // Version 1, written by schema 1, is version 2 without Lane (its Kind byte
 // is the kind alone): such a job is in its kind's lane, [Kind.Lane], which
 // is where schema 1 kept it.
-// Records are rewritten in version 2 as jobs change, never all at once.
+// Records are rewritten in version 3 as jobs change, never all at once.
 const (
 	recordV1 = 1
 	recordV2 = 2
+	recordV3 = 3
 )
 
 // ErrCorrupt is wrapped by every error about a record or index entry that
@@ -79,9 +84,13 @@ func fromNanos(n int64) time.Time {
 // encodeJob returns the record of j.
 func encodeJob(j *Job) []byte {
 	b := make([]byte, 0, 64+len(j.Source)+len(j.Path)+len(j.SHA256)+len(j.LastError)+
-		len(j.Reason)+len(j.Meta)+len(j.Spool))
+		len(j.Reason)+len(j.Meta)+len(j.Spool)+len(j.Ref))
 	created := nanos(j.Created)
-	b = append(b, recordV2)
+	v := byte(recordV3)
+	if len(j.Warnings) == 0 && j.Ref == "" {
+		v = recordV2
+	}
+	b = append(b, v)
 	b = appendString(b, j.Source)
 	b = appendString(b, j.Path)
 	b = binary.AppendVarint(b, j.Size)
@@ -109,6 +118,14 @@ func encodeJob(j *Job) []byte {
 		b = binary.AppendVarint(b, nanos(p.Expires))
 	}
 	b = binary.AppendUvarint(b, j.Parent)
+	if v == recordV2 {
+		return b
+	}
+	b = binary.AppendUvarint(b, uint64(len(j.Warnings)))
+	for _, w := range j.Warnings {
+		b = appendString(b, w)
+	}
+	b = appendString(b, j.Ref)
 	return b
 }
 
@@ -123,7 +140,7 @@ func appendString(b []byte, s string) []byte {
 func decodeJob(id uint64, b []byte) (*Job, error) {
 	d := decoder{b: b}
 	v := d.byte()
-	if v != recordV1 && v != recordV2 && d.err == nil {
+	if (v < recordV1 || v > recordV3) && d.err == nil {
 		return nil, fmt.Errorf("%w: unknown record version %d", ErrCorrupt, v)
 	}
 	j := &Job{ID: id}
@@ -173,6 +190,20 @@ func decodeJob(id uint64, b []byte) (*Job, error) {
 		d.fail("bad presign marker")
 	}
 	j.Parent = d.uvarint()
+	if v >= recordV3 {
+		// Each warning takes at least one byte: bound the count as above.
+		if n := d.uvarint(); n > 0 && d.err == nil {
+			if n > uint64(len(d.b)) {
+				d.fail("warning count %d exceeds the record", n)
+			} else {
+				j.Warnings = make([]string, n)
+				for i := range j.Warnings {
+					j.Warnings[i] = d.string()
+				}
+			}
+		}
+		j.Ref = d.string()
+	}
 	if d.err == nil && len(d.b) > 0 {
 		d.fail("%d bytes after the last field", len(d.b))
 	}

@@ -24,6 +24,8 @@ func fullJob() *Job {
 		Reason:      "",
 		Meta:        []byte(`{"agent_name":"Thandi","direction":"inbound"}`),
 		Spool:       "/var/lib/vela-agent/spool/42",
+		Warnings:    []string{`metadata.csv row 3: team "" dropped`, "sidecar: unknown key colour"},
+		Ref:         "chat-7f3a",
 		Presign: &Presign{
 			URL: "https://bucket.s3.amazonaws.com/",
 			Fields: []Field{
