@@ -251,6 +251,13 @@ func centralHeader(name string, method, flags uint16, crc, csize, usize, offset 
 // records entries starts at offset; zip64 writes the ZIP64 end records and
 // the sentinels in the classic one.
 func endRecords(records, size, offset int, zip64 bool) []byte {
+	return endRecordsAs(records, size, offset, zip64, zip64)
+}
+
+// endRecordsAs is endRecords with the ZIP64 end records (zip64) and the
+// sentinels that point to them (flagged) chosen apart, as Info-ZIP writes
+// a streamed archive: ZIP64 records that the end record does not flag.
+func endRecordsAs(records, size, offset int, zip64, flagged bool) []byte {
 	var b []byte
 	if zip64 {
 		e := make([]byte, end64Len+loc64Len)
@@ -267,7 +274,9 @@ func endRecords(records, size, offset int, zip64 bool) []byte {
 		binary.LittleEndian.PutUint64(l[8:], uint64(offset+size))
 		put32(l, 16, 1)
 		b = e
-		records, size, offset = 0xffff, max32, max32
+		if flagged {
+			records, size, offset = 0xffff, max32, max32
+		}
 	}
 	e := make([]byte, endLen)
 	put32(e, 0, endSig)
@@ -313,6 +322,12 @@ func overlapBomb(depth int) []byte {
 // handZip64 is a one-entry archive in which the central directory keeps
 // sizes and offset in a ZIP64 extra field and ZIP64 end records close it.
 func handZip64(t testing.TB) []byte {
+	return handZip64As(t, true, 0)
+}
+
+// handZip64As is handZip64 with the ZIP64 end records flagged in the end
+// record or not, and the entry count in the ZIP64 end record off by skew.
+func handZip64As(t testing.TB, flagged bool, skew int) []byte {
 	t.Helper()
 	body := text(300, 7)
 	crc := crc32.ChecksumIEEE(body)
@@ -327,5 +342,8 @@ func handZip64(t testing.TB) []byte {
 	cd := centralHeader(name, zip.Store, 0, crc, max32, max32, max32, extra)
 	cdAt := len(out)
 	out = append(out, cd...)
-	return append(out, endRecords(1, len(cd), cdAt, true)...)
+	end := endRecordsAs(1, len(cd), cdAt, true, flagged)
+	put32(end, 24, uint32(1+skew))
+	put32(end, 32, uint32(1+skew))
+	return append(out, end...)
 }

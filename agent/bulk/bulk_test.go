@@ -407,6 +407,8 @@ func hostileCases() []hostile {
 		{name: "data before the archive", zip: func(t testing.TB) []byte {
 			return append([]byte("#!/bin/sh\nexec unzip \"$0\"\n"), build(t, stored(t)...)...)
 		}, reason: "central directory is not where the end record says"},
+		{name: "zip64 end record disagrees", zip: func(t testing.TB) []byte { return handZip64As(t, false, 1) }, reason: "zip64 end record disagrees"},
+		{name: "zip64 entry count off", zip: func(t testing.TB) []byte { return handZip64As(t, true, 1) }, reason: "archive is truncated or not a ZIP"},
 		{name: "gap before the end record", zip: func(t testing.TB) []byte {
 			return patched(t, stored(t), func(b []byte) []byte {
 				e := endAt(b)
@@ -663,11 +665,31 @@ func TestZip64Offsets(t *testing.T) {
 	}
 }
 
+// TestZip64ByHand: ZIP64 extra fields in the central directory, and ZIP64
+// end records that the end record flags or, as in Info-ZIP's streamed
+// archives, does not.
 func TestZip64ByHand(t *testing.T) {
-	a := mustOpen(t, handZip64(t), Limits{})
-	if es := a.Entries(); len(es) != 1 || es[0].Size != 300 {
-		t.Fatalf("entries %+v", es)
+	for _, flagged := range []bool{true, false} {
+		a := mustOpen(t, handZip64As(t, flagged, 0), Limits{})
+		if es := a.Entries(); len(es) != 1 || es[0].Size != 300 {
+			t.Fatalf("flagged %v: entries %+v", flagged, es)
+		}
+		if err := a.Verify(context.Background()); err != nil {
+			t.Fatalf("flagged %v: %v", flagged, err)
+		}
 	}
+}
+
+func TestComment(t *testing.T) {
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	fw, _ := w.Create("a.wav")
+	fw.Write(text(100, 1))
+	if err := w.SetComment("batch of 2025-01-15 PK\x05\x06"); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	a := mustOpen(t, buf.Bytes(), Limits{})
 	if err := a.Verify(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -774,5 +796,36 @@ func TestFoldKey(t *testing.T) {
 	}
 	if foldKey("a.wav") == foldKey("b.wav") || foldKey("a\xff.wav") == foldKey("a\xfe.wav") {
 		t.Error("different names fold together")
+	}
+}
+
+// TestConcurrent: Verify and Extract may run from several goroutines at once.
+func TestConcurrent(t *testing.T) {
+	files := goodFiles(t)
+	a := mustOpen(t, build(t, files...), Limits{})
+	errs := make(chan error, 8)
+	for range 4 {
+		go func() {
+			errs <- a.Verify(context.Background())
+		}()
+		go func() {
+			for _, e := range a.Entries() {
+				var buf bytes.Buffer
+				if _, err := a.Extract(context.Background(), e.Index, &buf); err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(buf.Bytes(), files[e.Index].body) {
+					errs <- fmt.Errorf("%s: wrong data", e.Name)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package bulk
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -25,9 +26,10 @@ const verifyAllocCap = 1 << 20
 
 func FuzzOpen(f *testing.F) {
 	f.Add(build(f, smallGoodFiles(f, true)...))
-	f.Add(build(f, file{name: "a.wav", body: []byte("RIFF")}, file{name: "b/metadata.csv", method: 8, body: []byte("\ufefffilename\n")}))
+	f.Add(build(f, file{name: "a.wav", body: []byte("RIFF")}, file{name: "b/metadata.csv", method: zip.Deflate, body: []byte("\ufefffilename\n")}))
 	f.Add(overlapBomb(2))
 	f.Add(handZip64(f))
+	f.Add(handZip64As(f, false, 0))
 	f.Add([]byte("PK\x05\x06\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"))
 	for _, tt := range hostileCases() {
 		if tt.setup != nil || tt.name == "real ratio 1030:1" {

@@ -214,21 +214,28 @@ func (o *opener) readEnd() error {
 	}
 	disks := uint64(disk) | uint64(dirDisk)
 	next := at // where the records after the central directory start
-	// The same test as archive/zip's for a ZIP64 archive.
-	if d.records == 0xffff || d.size == 0xffff || d.offset == 0xffffffff {
-		p, ok, err := o.findEnd64(at)
+	p, ok, err := o.findEnd64(at)
+	if err != nil {
+		return err
+	}
+	if ok {
+		var d64 dirEnd
+		disk64, dirDisk64, err := o.readEnd64(p, at-loc64Len, &d64)
 		if err != nil {
 			return err
 		}
-		if ok {
-			disk64, dirDisk64, err := o.readEnd64(p, at-loc64Len, &d)
-			if err != nil {
-				return err
-			}
+		// archive/zip reads the ZIP64 end record only when the end record
+		// says to. Info-ZIP writes one to streamed archives without saying
+		// so; archive/zip then finds the directory where the end record
+		// says, and so must the ZIP64 end record.
+		if d.records == 0xffff || d.size == 0xffff || d.offset == 0xffffffff {
+			d.records, d.size, d.offset = d64.records, d64.size, d64.offset
 			disks = uint64(disk64) | uint64(dirDisk64)
 			recordsHere = d.records // checked by readEnd64
-			next = p
+		} else if d64.records != d.records || d64.size != d.size || d64.offset != d.offset {
+			return notZip("the zip64 end record disagrees with the end record")
 		}
+		next = p
 	}
 	if disks != 0 || recordsHere != d.records {
 		return &Refused{Reason: "archive is split over several disks, which is not supported"}
