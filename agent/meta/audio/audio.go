@@ -86,6 +86,8 @@ const headLen = 512
 // "empty file", "ZIP archive", "PDF document"...), and a *CorruptError
 // (Format + reason) when it is one of them but its headers are damaged or
 // truncated. Any other error is a read error from r, worth trying again.
+// Probe goes by the content alone: compare Info.Format with FormatOf of
+// the name to find a file whose extension lies.
 //
 // Probe reads only headers, except for an MP3 file that has neither a
 // Xing/Info nor a VBRI header and whose bit rate varies: its frames are
@@ -117,9 +119,9 @@ func Probe(r io.ReaderAt, size int64) (Info, error) {
 		return probeWAV(s, head)
 	case bytes.HasPrefix(head, []byte("fLaC")):
 		return probeFLAC(s, 0)
-	case bytes.HasPrefix(head, []byte("ID3")):
+	case isID3v2(head):
 		return probeTagged(s)
-	case isMP4(head):
+	case isMP4(head) && (string(head[4:8]) == "ftyp" || !isText(head)):
 		if what := mp4Image(head); what != "" {
 			return Info{}, notAudio(what)
 		}
@@ -167,6 +169,12 @@ func probeTagged(s *source) (Info, error) {
 	return info, nil
 }
 
+// isID3v2 reports whether b starts with an ID3v2 tag header.
+func isID3v2(b []byte) bool {
+	return len(b) >= 10 && string(b[:3]) == "ID3" && b[3] >= 2 && b[3] <= 4 &&
+		(b[6]|b[7]|b[8]|b[9])&0x80 == 0
+}
+
 // maxID3Tags bounds how many ID3v2 tags in a row are skipped.
 const maxID3Tags = 4
 
@@ -183,11 +191,8 @@ func skipID3v2(s *source, off int64) (int64, error) {
 		if err := s.readAt(h[:], off); err != nil {
 			return 0, s.fail(MP3, "ID3v2 tag header", err)
 		}
-		if string(h[:3]) != "ID3" {
+		if !isID3v2(h[:]) {
 			return off, nil
-		}
-		if h[3] == 0xFF || h[4] == 0xFF || (h[6]|h[7]|h[8]|h[9])&0x80 != 0 {
-			return 0, corrupt(MP3, "invalid ID3v2 tag header at %d", off)
 		}
 		n := int64(h[6])<<21 | int64(h[7])<<14 | int64(h[8])<<7 | int64(h[9])
 		n += 10

@@ -354,6 +354,23 @@ func TestProbeMP3Tags(t *testing.T) {
 	}
 }
 
+// TestProbeFLACAfterID3 reads a FLAC stream behind an ID3v2 tag, as some
+// taggers write it.
+func TestProbeFLACAfterID3(t *testing.T) {
+	dir := t.TempDir()
+	src := tone(t, filepath.Join(dir, "tone.wav"), 8000, 1, 61.5)
+	path := filepath.Join(dir, "plain.flac")
+	run(t, "flac", "--silent", "-o", path, src)
+	b := append(id3v24(strings.Repeat("title ", 1000)), readFile(t, path)...)
+	got, err := probeFile(t, writeFile(t, dir, "call.flac", b))
+	if err != nil {
+		t.Fatalf("Probe: %v", err)
+	}
+	if got.Format != audio.FLAC || got.Duration != 61500*time.Millisecond {
+		t.Errorf("Probe = %+v, want FLAC of 61.5s", got)
+	}
+}
+
 // TestProbeMP3FrameScan reads a VBR MP3 without a Xing header: its frames
 // are counted.
 func TestProbeMP3FrameScan(t *testing.T) {
@@ -468,6 +485,8 @@ func TestProbeNotAudio(t *testing.T) {
 		{"gzip", gz.Bytes(), "gzip data"},
 		{"png", pic.Bytes(), "PNG image"},
 		{"pdf", []byte("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n"), "PDF document"},
+		{"text that looks like a box", []byte("The free trial ends on Monday.\n"), "text"},
+		{"text that starts with ID3", []byte("ID3 tags hold the title and artist.\n"), "text"},
 		{"html", []byte("<!DOCTYPE html><html><body>502 Bad Gateway</body></html>"), "text"},
 		{"utf-16 text", []byte("\xff\xfeh\x00e\x00l\x00l\x00o\x00"), "text (UTF-16)"},
 		{"zeros", make([]byte, 4096), "zero bytes"},

@@ -387,7 +387,8 @@ func readEdits(s *source, edts box, t *mp4Track) error {
 			}
 			total += d
 		}
-		t.edits, t.hasEdits = total, true
+		// Some muxers give an edit of length 0 for "all the media".
+		t.edits, t.hasEdits = total, total > 0
 		return nil
 	}
 }
