@@ -50,21 +50,31 @@ func AdminTokenPath(cfg *config.Config) string { return filepath.Join(cfg.StateD
 
 // AdminJob is a job as the admin API and `vela-agent queue list` show it.
 type AdminJob struct {
-	ID        uint64    `json:"id"`
-	Source    string    `json:"source"`
-	Path      string    `json:"path"`
-	Size      int64     `json:"size"`
-	State     string    `json:"state"`
-	Reason    string    `json:"reason,omitempty"`
-	LastError string    `json:"last_error,omitempty"`
-	Attempts  int       `json:"attempts,omitempty"`
-	Updated   time.Time `json:"updated"`
+	ID        uint64 `json:"id"`
+	Source    string `json:"source"`
+	Path      string `json:"path"`
+	Size      int64  `json:"size"`
+	Kind      string `json:"kind"`
+	State     string `json:"state"`
+	Reason    string `json:"reason,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+	Attempts  int    `json:"attempts,omitempty"`
+	// Warnings are what the agent noticed but did not fail the job for
+	// (metadata values dropped, manifest problems).
+	Warnings []string `json:"warnings,omitempty"`
+	// Meta is the metadata sent (or to be sent), once described.
+	Meta json.RawMessage `json:"metadata,omitempty"`
+	// Ref is what Vela calls the upload (a chat's id), once known.
+	Ref     string    `json:"ref,omitempty"`
+	Parent  uint64    `json:"parent,omitempty"`
+	Updated time.Time `json:"updated"`
 }
 
 // ViewJob describes j for the admin API.
 func ViewJob(j *Job) AdminJob {
-	return AdminJob{ID: j.ID, Source: j.Source, Path: j.Path, Size: j.Size, State: j.State.String(),
-		Reason: j.Reason, LastError: j.LastError, Attempts: j.Attempts, Updated: j.Updated}
+	return AdminJob{ID: j.ID, Source: j.Source, Path: j.Path, Size: j.Size, Kind: j.Kind.String(), State: j.State.String(),
+		Reason: j.Reason, LastError: j.LastError, Attempts: j.Attempts, Warnings: j.Warnings,
+		Meta: json.RawMessage(j.Meta), Ref: j.Ref, Parent: j.Parent, Updated: j.Updated}
 }
 
 // PushedJob is one file given to POST /admin/push and its job, nil if the

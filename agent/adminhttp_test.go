@@ -16,6 +16,7 @@ import (
 
 	"github.com/vela-agent/vela-agent/agent"
 	"github.com/vela-agent/vela-agent/agent/config"
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 	"github.com/vela-agent/vela-agent/store"
 )
 
@@ -130,9 +131,12 @@ func TestAdminAPI(t *testing.T) {
 	h.write("big.wav", 5000)
 	out := t.TempDir()
 	var paths []string
-	for _, n := range []string{"a.wav", "b.mp3", "notes.txt"} {
-		p := filepath.Join(out, n)
-		must(t, os.WriteFile(p, []byte("recording "+n), 0o644))
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"a.wav", audiotest.WAV(1000, 1)}, {"b.mp3", audiotest.MP3(2)}, {"notes.txt", []byte("notes")}} {
+		p := filepath.Join(out, f.name)
+		must(t, os.WriteFile(p, f.data, 0o644))
 		paths = append(paths, p)
 	}
 	pushed, err := c.Push(ctx, []string{out})

@@ -84,6 +84,7 @@ type Agent struct {
 	retries   retries        // by cause, for Stats
 	outcomes  outcomes       // parked and skipped by reason class, for Stats
 	spoolFull spoolProblems  // sources whose downloads wait for room
+	manifests manifests      // parsed folder manifests, by file and version
 	reload    configWatch    // hot reload of the configuration file
 	level     *slog.LevelVar // the logger's level, if a reload may change it
 	noWatch   bool
@@ -257,12 +258,12 @@ func (a *Agent) ingest(ctx context.Context, in <-chan []watcher.File) {
 			cfg := a.config()
 			var found, older []store.Found
 			for _, f := range batch {
-				fd := store.Found{Source: f.Source, Path: f.Path, Size: f.Size, ModTime: f.ModTime, Kind: store.Call}
+				fd := store.Found{Source: f.Source, Path: f.Path, Size: f.Size, ModTime: f.ModTime, Kind: kindOf(f.Path)}
 				if src, ok := a.sources.get(f.Source); ok {
-					lane := firstLane(store.Call, src)
+					lane := firstLane(fd.Kind, src)
 					fd.Lane = &lane
 				}
-				if sc, ok := cfg.Source(f.Source); ok && sc.IgnoreOlder > 0 && a.now().Sub(f.ModTime) > sc.IgnoreOlder.D() {
+				if sc, ok := cfg.Source(f.Source); ok && fd.Kind == store.Call && sc.IgnoreOlder > 0 && a.now().Sub(f.ModTime) > sc.IgnoreOlder.D() {
 					fd.Skip = "older than the source's ignore_older (" + sc.IgnoreOlder.D().String() + "): recorded, not uploaded"
 					older = append(older, fd)
 					continue

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vela-agent/vela-agent/agent"
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes at dir for the test. It needs
@@ -119,7 +120,7 @@ func TestSpoolFullWaitsForRoom(t *testing.T) {
 	must(t, os.WriteFile(h.cfgFile, []byte(strings.Replace(string(b), "upload:\n", src+"upload:\n", 1)), 0o600))
 	for i := 0; i < 3; i++ {
 		rel := fmt.Sprintf("calls/big_%d.wav", i)
-		data := []byte(strings.Repeat(fmt.Sprintf("%d", i), 700<<10))
+		data := audiotest.Stamp([]byte(strings.Repeat(fmt.Sprintf("%d", i), 700<<10)))
 		p := filepath.Join(root, filepath.FromSlash(rel))
 		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		must(t, os.WriteFile(p, data, 0o644))

@@ -22,6 +22,7 @@ import (
 	"github.com/vela-agent/vela-agent/agent"
 	"github.com/vela-agent/vela-agent/agent/config"
 	"github.com/vela-agent/vela-agent/agent/meta"
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
 )
 
@@ -150,6 +151,7 @@ func (h *harness) write(rel string, size int) {
 	h.t.Helper()
 	data := make([]byte, size)
 	rand.Read(data)
+	audiotest.Stamp(data)
 	p := filepath.Join(h.in, filepath.FromSlash(rel))
 	must(h.t, os.MkdirAll(filepath.Dir(p), 0o755))
 	must(h.t, os.WriteFile(p, data, 0o644))
@@ -267,7 +269,7 @@ func TestEndToEndVersitygw(t *testing.T) {
 	h.start()
 	const n = 20
 	for i := 0; i < n; i++ {
-		h.write(fmt.Sprintf("vgw/%d/call_%02d.wav", i%3, i), 1+i*7919)
+		h.write(fmt.Sprintf("vgw/%d/call_%02d.wav", i%3, i), 100+i*7919)
 	}
 	h.waitDone(n)
 	keys := map[string]string{}

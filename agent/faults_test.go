@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vela-agent/vela-agent/agent"
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
 	"github.com/vela-agent/vela-agent/store"
 )
@@ -189,6 +190,9 @@ func TestGrowingFileUploadedOnceComplete(t *testing.T) {
 	for i := 0; i < 50; i++ { // every 100 ms for 5 s
 		for k := range chunk {
 			chunk[k] = byte(i + k)
+		}
+		if i == 0 {
+			copy(chunk, audiotest.Header(50*int64(len(chunk)))) // as recorders do, the final size or a placeholder
 		}
 		_, err := f.Write(chunk)
 		must(t, err)

@@ -15,6 +15,7 @@ import (
 	"goftp.io/server/v2/driver/file"
 
 	"github.com/vela-agent/vela-agent/agent/meta"
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 )
 
 // startFTP serves root on an embedded FTP server on 127.0.0.1 for the
@@ -61,7 +62,7 @@ func TestFTPSourceEndToEnd(t *testing.T) {
 	const n = 30
 	for i := 0; i < n; i++ {
 		rel := fmt.Sprintf("calls/d%d/ftp_%02d.wav", i%3, i)
-		data := []byte(strings.Repeat(fmt.Sprintf("ftp %d ", i), 500+i))
+		data := audiotest.Stamp([]byte(strings.Repeat(fmt.Sprintf("ftp %d ", i), 500+i)))
 		p := filepath.Join(root, filepath.FromSlash(rel))
 		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		must(t, os.WriteFile(p, data, 0o644))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vela-agent/vela-agent/agent/config"
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
 	"github.com/vela-agent/vela-agent/store"
 )
@@ -101,7 +102,7 @@ status: {listen: ""}
 func claimedCall(t *testing.T) (*Agent, *store.Job, *velatest.Server) {
 	t.Helper()
 	a, srv, _, in := testAgent(t, "{name: calls, path: %[1]s}", "")
-	if err := os.WriteFile(filepath.Join(in, "call.wav"), []byte("RIFF...."), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(in, "call.wav"), audiotest.WAV(100, 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(filepath.Join(in, "call.wav"))

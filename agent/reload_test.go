@@ -10,6 +10,7 @@ import (
 
 	"github.com/vela-agent/vela-agent/agent"
 	"github.com/vela-agent/vela-agent/agent/config"
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
 )
 
@@ -65,7 +66,7 @@ func TestReloadWhileUploading(t *testing.T) {
 	}
 	h.waitFor("two workers", 20*time.Second, func() bool { want, live := h.agent.Workers(); return want == 2 && live == 2 })
 	writeMore := func(name string) {
-		data := []byte(strings.Repeat(name, 1000))
+		data := audiotest.Stamp([]byte(strings.Repeat(name, 1000)))
 		must(t, os.WriteFile(filepath.Join(more, name), data, 0o644))
 		h.mu.Lock()
 		h.files["more/"+name] = data // verify looks files up by base name
@@ -132,7 +133,7 @@ func TestConfigFileEditedWhileRunning(t *testing.T) {
 	}
 	withMore := strings.Replace(string(orig), "upload:\n", "  - name: more\n    path: "+more+"\n    settle: 300ms\n    rescan_interval: 1s\nupload:\n", 1)
 	writeMore := func(name string) {
-		data := []byte(strings.Repeat(name, 500))
+		data := audiotest.Stamp([]byte(strings.Repeat(name, 500)))
 		must(t, os.WriteFile(filepath.Join(more, name), data, 0o644))
 		h.mu.Lock()
 		h.files["more/"+name] = data

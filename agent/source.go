@@ -69,7 +69,7 @@ func newLocalSource(sc config.Source, watch bool, log *slog.Logger) (*localSourc
 		Name:           sc.Name,
 		Root:           sc.Path,
 		Recursive:      sc.Recurse(),
-		Include:        sc.Include,
+		Include:        watchPatterns(sc.Include),
 		Exclude:        sc.Exclude,
 		Settle:         sc.Settle.D(),
 		RescanInterval: sc.RescanInterval.D(),

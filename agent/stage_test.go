@@ -5,9 +5,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 	"github.com/vela-agent/vela-agent/store"
 )
 
@@ -69,7 +71,7 @@ func TestStagedSourceGoesThroughTheStageLane(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	data := []byte("RIFF staged recording")
+	data := audiotest.Stamp([]byte(strings.Repeat("RIFF staged recording ", 4)))
 	if err := os.WriteFile(filepath.Join(in, "call.wav"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}

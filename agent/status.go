@@ -28,13 +28,16 @@ type Status struct {
 	// cannot be watched. Empty when all is well. /healthz and the exit code
 	// of `vela-agent status` are decided by Problems and Paused alone (see
 	// NeedsAttention), so whatever is appended here counts.
-	Problems      []string       `json:"problems,omitempty"`
-	Sources       []SourceStatus `json:"sources,omitempty"`
-	Active        []Transfer     `json:"active,omitempty"`
-	Recent        []Event        `json:"recent_errors,omitempty"`
-	Parked        []JobSummary   `json:"parked,omitempty"`
-	Uploaded      int64          `json:"uploaded_files"`
-	UploadedBytes int64          `json:"uploaded_bytes"`
+	Problems []string       `json:"problems,omitempty"`
+	Sources  []SourceStatus `json:"sources,omitempty"`
+	Active   []Transfer     `json:"active,omitempty"`
+	Recent   []Event        `json:"recent_errors,omitempty"`
+	// MetaWarnings are the latest metadata warnings, newest first: values
+	// dropped, dates that could not be read, manifest rows not used.
+	MetaWarnings  []Event      `json:"metadata_warnings,omitempty"`
+	Parked        []JobSummary `json:"parked,omitempty"`
+	Uploaded      int64        `json:"uploaded_files"`
+	UploadedBytes int64        `json:"uploaded_bytes"`
 }
 
 // SourceStatus describes one source.
@@ -63,11 +66,15 @@ type Transfer struct {
 
 // JobSummary is one job as status lists it.
 type JobSummary struct {
-	ID      uint64    `json:"id"`
-	Source  string    `json:"source"`
-	Path    string    `json:"path"`
-	State   string    `json:"state"`
-	Reason  string    `json:"reason,omitempty"`
+	ID     uint64 `json:"id"`
+	Source string `json:"source"`
+	Path   string `json:"path"`
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// Warnings are what the agent noticed but did not fail the job for.
+	Warnings []string `json:"warnings,omitempty"`
+	// Ref is what Vela calls the upload (a chat's id), once known.
+	Ref     string    `json:"ref,omitempty"`
 	Updated time.Time `json:"updated"`
 }
 
@@ -91,6 +98,7 @@ type tracker struct {
 	mu     sync.Mutex           // guards active and events
 	active map[uint64]*progress // by job ID
 	events []Event              // oldest first, at most maxEvents
+	warns  []Event              // metadata warnings, likewise
 
 	files, bytes atomic.Int64
 }
@@ -126,14 +134,35 @@ func (t *tracker) uploaded(size int64) {
 func (t *tracker) event(j *store.Job, msg string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.events) == maxEvents {
-		copy(t.events, t.events[1:])
-		t.events = t.events[:maxEvents-1]
-	}
-	t.events = append(t.events, Event{Time: time.Now(), Job: j.ID, File: j.Path, Error: msg})
+	t.events = keep(t.events, Event{Time: time.Now(), Job: j.ID, File: j.Path, Error: msg})
 }
 
-func (t *tracker) snapshot() (active []Transfer, events []Event) {
+// warn records a metadata warning about j.
+func (t *tracker) warn(j *store.Job, msg string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.warns = keep(t.warns, Event{Time: time.Now(), Job: j.ID, File: j.Path, Error: msg})
+}
+
+// keep appends e to the list, dropping the oldest beyond maxEvents.
+func keep(list []Event, e Event) []Event {
+	if len(list) == maxEvents {
+		copy(list, list[1:])
+		list = list[:maxEvents-1]
+	}
+	return append(list, e)
+}
+
+// newestFirst returns a copy of list in reverse.
+func newestFirst(list []Event) []Event {
+	var out []Event
+	for i := len(list) - 1; i >= 0; i-- {
+		out = append(out, list[i])
+	}
+	return out
+}
+
+func (t *tracker) snapshot() (active []Transfer, events, warns []Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, p := range t.active {
@@ -142,10 +171,7 @@ func (t *tracker) snapshot() (active []Transfer, events []Event) {
 		active = append(active, tr)
 	}
 	sort.Slice(active, func(i, j int) bool { return active[i].Job < active[j].Job })
-	for i := len(t.events) - 1; i >= 0; i-- {
-		events = append(events, t.events[i])
-	}
-	return active, events
+	return active, newestFirst(t.events), newestFirst(t.warns)
 }
 
 // ReadStatus reports what the store alone knows: counts, pause gates and
@@ -180,7 +206,8 @@ func readStatus(s *store.Store, gates []store.Gate) (*Status, error) {
 
 // Summarise describes a job for status and queue listings.
 func Summarise(j *store.Job) JobSummary {
-	return JobSummary{ID: j.ID, Source: j.Source, Path: j.Path, State: j.State.String(), Reason: j.Reason, Updated: j.Updated}
+	return JobSummary{ID: j.ID, Source: j.Source, Path: j.Path, State: j.State.String(), Reason: j.Reason,
+		Warnings: j.Warnings, Ref: j.Ref, Updated: j.Updated}
 }
 
 // Status reports the agent's current state.
@@ -199,7 +226,7 @@ func (a *Agent) Status() (*Status, error) {
 	}
 	st.Uploaded = a.track.files.Load()
 	st.UploadedBytes = a.track.bytes.Load()
-	st.Active, st.Recent = a.track.snapshot()
+	st.Active, st.Recent, st.MetaWarnings = a.track.snapshot()
 	for _, sc := range a.config().Sources {
 		ss := SourceStatus{Name: sc.Name, Path: sc.Path}
 		if src, ok := a.sources.get(sc.Name); ok {

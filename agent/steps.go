@@ -10,11 +10,11 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/vela-agent/vela-agent/agent/config"
-	"github.com/vela-agent/vela-agent/agent/meta"
 	"github.com/vela-agent/vela-agent/agent/tree"
 	"github.com/vela-agent/vela-agent/agent/upload"
 	"github.com/vela-agent/vela-agent/agent/vela"
@@ -70,6 +70,7 @@ var openFile = tree.Open
 //
 //	call    queued ─describe─> ready ─presign─> presigned ─upload─> uploaded ─finish─> done
 //	call    queued ─stage─> staged ─describe─> ...   (sources that are Stagers: FTP)
+//	manifest queued [─stage─> staged] ─read─> done
 //
 // Chats (describe → post → finish), ZIPs and manifests (expand) add their
 // rows here.
@@ -108,6 +109,10 @@ var steps = map[stepKey]step{
 	{store.Call, store.Ready, false}:     {name: "presign", run: (*Agent).presign, lane: store.LaneCalls, saveAfter: true},
 	{store.Call, store.Presigned, false}: {name: "upload", run: (*Agent).upload, lane: store.LaneCalls},
 	{store.Call, store.Uploaded, false}:  {name: "finish", run: (*Agent).finish, lane: store.LaneLocal, inline: true, durableFirst: keepsNothing},
+
+	{store.Manifest, store.Queued, false}: {name: "read", run: (*Agent).readManifest, lane: store.LaneLocal},
+	{store.Manifest, store.Queued, true}:  {name: "stage", run: (*Agent).stage, lane: store.LaneStage},
+	{store.Manifest, store.Staged, false}: {name: "read", run: (*Agent).readManifest, lane: store.LaneLocal},
 }
 
 // stepFor returns the step that moves r's job on.
@@ -415,8 +420,8 @@ func (a *Agent) describe(_ context.Context, r *jobRun) error {
 	case j.Size > int64(r.cfg.Upload.MaxFileSize):
 		return parked{fmt.Sprintf("file is %d bytes, over upload.max_file_size (%d bytes)", j.Size, int64(r.cfg.Upload.MaxFileSize))}
 	}
-	// Find out now whether the file can be read, before a presign (which
-	// counts against the allocation) is spent on it.
+	// Find out now whether the file can be read and what it holds, before
+	// a presign (which counts against the allocation) is spent on it.
 	f, err := r.open()
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -426,12 +431,28 @@ func (a *Agent) describe(_ context.Context, r *jobRun) error {
 	case err != nil:
 		return fileError{fmt.Errorf("read %s: %w", j.Path, err)}
 	}
+	_, err = probe(r.cfg, j.Path, f, j.Size)
 	f.Close()
-	m, err := json.Marshal(meta.Call(r.cfg.Metadata.Defaults, j.ModTime))
+	if err != nil {
+		return err
+	}
+	sc, _ := r.cfg.Source(j.Source)
+	res, err := callMeta(&a.manifests, a.now(), r.cfg, sc, j)
+	if err != nil {
+		return err
+	}
+	if res.Park != "" {
+		return parked{"metadata: " + res.Park}
+	}
+	m, err := json.Marshal(res.Send())
 	if err != nil {
 		return parked{fmt.Sprintf("encode metadata: %v", err)}
 	}
-	j.Meta = m
+	j.Meta, j.Warnings = m, res.Warnings
+	for _, w := range res.Warnings {
+		a.log.Warn("metadata", "file", j.Path, "warning", w)
+		a.track.warn(j, w)
+	}
 	j.State = store.Ready
 	return nil
 }
@@ -454,8 +475,13 @@ func (a *Agent) changed(r *jobRun, fi fs.FileInfo) {
 	}
 }
 
-// fileName is the name Vela is given for the job's file.
-func fileName(j *store.Job) string { return path.Base(j.Path) }
+// fileName is the name Vela is given for the job's file: its base name
+// with the extension in lower case (Vela fails on .WAV).
+func fileName(j *store.Job) string {
+	base := path.Base(j.Path)
+	ext := path.Ext(base)
+	return strings.TrimSuffix(base, ext) + strings.ToLower(ext)
+}
 
 // presign asks Vela for an upload form: Ready -> Presigned. The form is
 // saved in the job before it is used, because asking again is not free
@@ -584,6 +610,7 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 		sk skipped
 		fe fileError
 		or orphaned
+		wt waiting
 		sf spoolFull
 		ve *vela.Error
 	)
@@ -607,6 +634,8 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 			a.log.Warn("downloads wait for room in the spool", "source", sf.source, "reason", sf.Error())
 		}
 		a.spoolFull.set(sf.source, sf.Error()+"; downloads resume by themselves when there is room (free space under state_dir)")
+	case errors.As(err, &wt):
+		j.NextAttempt, j.LastError = wt.until, wt.why
 	case errors.As(err, &or):
 		// Kept, not parked: the source may come back with the next
 		// configuration. Checked again now and then.

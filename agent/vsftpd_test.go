@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vela-agent/vela-agent/agent/meta"
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 	"github.com/vela-agent/vela-agent/watcher/ftp/ftptest"
 )
 
@@ -45,7 +46,7 @@ func TestFTPSourceVsftpd(t *testing.T) {
 			const n = 50
 			for i := 0; i < n; i++ {
 				rel := fmt.Sprintf("calls/d%d/v_%02d.wav", i%4, i)
-				data := []byte(strings.Repeat(fmt.Sprintf("vsftpd %d ", i), 300+i))
+				data := audiotest.Stamp([]byte(strings.Repeat(fmt.Sprintf("vsftpd %d ", i), 300+i)))
 				srv.WriteFile(t, rel, data, recorded.Add(time.Duration(i)*time.Second))
 				h.mu.Lock()
 				h.files[rel] = data

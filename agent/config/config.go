@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -139,8 +140,13 @@ type Source struct {
 	// FTP source DIR is a folder on the server, absolute or relative to the
 	// URL's folder, and the action is taken there.
 	AfterUpload string `yaml:"after_upload"`
+	// Metadata, if set, overrides the top-level metadata block for this
+	// source's files, key by key; Load merges the two into Meta.
+	Metadata *Metadata `yaml:"metadata"`
 
 	FTP `yaml:",inline"`
+
+	meta *Metadata // the block in force, set by Load
 }
 
 // FTP holds the keys of an FTP or FTPS source (type: ftp).
@@ -223,10 +229,15 @@ func (s Source) MoveDir() string {
 	return dir
 }
 
-// Metadata configures the call metadata sent to Vela.
+// Metadata configures the call metadata sent to Vela: where it is read
+// from and how. The top-level block applies to every source; a source's
+// own metadata block overrides it key by key (see Source.Metadata), except
+// Defaults, which merge field by field. Use Source.Meta for the block in
+// force for a source.
 type Metadata struct {
-	// Timezone is the IANA name of the zone of the sources' clocks.
-	// Default Africa/Johannesburg. See Config.Location.
+	// Timezone is the IANA name of the zone of the sources' clocks: dates
+	// without an offset are read in it. Default Africa/Johannesburg. See
+	// Config.Location and Meta.Location.
 	Timezone string `yaml:"timezone"`
 	// Defaults is metadata sent for calls whose source gives none. Keys:
 	// email, agent (an alias of email), agent_name, team, department,
@@ -234,6 +245,66 @@ type Metadata struct {
 	// interaction_id. Values are strings as written (contact "0821234567"
 	// keeps its 0), except tags, which is a []string.
 	Defaults map[string]any `yaml:"defaults"`
+	// FilenamePattern is an RE2 regular expression with named groups for
+	// fields (and date and time, joined), matched against the file name,
+	// or against the path relative to the source when it holds "/".
+	FilenamePattern string `yaml:"filename_pattern"`
+	// DateLayouts are Go time layouts tried, in order, before the common
+	// date forms.
+	DateLayouts []string `yaml:"date_layouts"`
+	// DateOrder says how 03/04/2025 is read: DMY or MDY. Unset, such
+	// dates are not read at all.
+	DateOrder string `yaml:"date_order"`
+	// TagsSeparator splits a tags value of a CSV or TSV cell or a file
+	// name. Default ";".
+	TagsSeparator string `yaml:"tags_separator"`
+	// Columns maps manifest headers that are not field names to fields,
+	// such as {Agent: agent_name, "Call Start": date_of_call}.
+	Columns map[string]string `yaml:"columns"`
+	// FilenameColumn is the manifest column naming each recording.
+	// Default: filename (or File Name, file_name, file).
+	FilenameColumn string `yaml:"filename_column"`
+	// ManifestWait is how long a recording waits for a manifest row naming
+	// it before it goes with what is known. Default 0: it never waits.
+	ManifestWait Duration `yaml:"manifest_wait"`
+	// Strict parks a call with an invalid field instead of sending it
+	// without that field.
+	Strict bool `yaml:"strict"`
+	// StrictDates parks a call whose date cannot be read instead of dating
+	// it by the file's modification time.
+	StrictDates bool `yaml:"strict_dates"`
+
+	loc     *time.Location // Timezone, loaded
+	pattern *regexp.Regexp // FilenamePattern, compiled
+}
+
+// Location returns the zone of Timezone; Africa/Johannesburg before Load.
+func (m *Metadata) Location() *time.Location {
+	if m.loc == nil {
+		return mustZone(defaultTimezone)
+	}
+	return m.loc
+}
+
+// mustZone loads a zone that time/tzdata holds.
+func mustZone(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic("config: load zone " + name + ": " + err.Error()) // time/tzdata is linked in
+	}
+	return loc
+}
+
+// Pattern returns FilenamePattern compiled, or nil when it is not set.
+func (m *Metadata) Pattern() *regexp.Regexp { return m.pattern }
+
+// Meta returns the metadata block in force for the source: the top-level
+// block with the source's own keys over it. Load sets it for every source.
+func (s Source) Meta() *Metadata {
+	if s.meta == nil {
+		return &Metadata{Timezone: defaultTimezone, TagsSeparator: ";"}
+	}
+	return s.meta
 }
 
 // Upload configures uploading to S3.
@@ -249,6 +320,10 @@ type Upload struct {
 	// MaxFileSize is the largest file uploaded; bigger ones are skipped.
 	// Default 1GB, at most 5GB (the limit of an S3 presigned POST).
 	MaxFileSize ByteSize `yaml:"max_file_size"`
+	// MinDuration skips calls shorter than this, read from the audio
+	// itself: hold music and dropped calls cost allocation and give
+	// nothing. Default 0: none is skipped.
+	MinDuration Duration `yaml:"min_duration"`
 	// StallTimeout aborts an upload that sends nothing for this long.
 	// Default 2m.
 	StallTimeout Duration `yaml:"stall_timeout"`

@@ -221,6 +221,10 @@ func (d *decoder) decode(path string, n ast.Node, v reflect.Value) {
 	case reflect.Slice:
 		d.decodeSlice(path, n, v)
 	case reflect.Map:
+		if v.Type() == reflect.TypeFor[map[string]string]() {
+			d.decodeStringMap(path, n, v)
+			return
+		}
 		if v.Type() != reflect.TypeFor[map[string]any]() {
 			d.errorf(path, "cannot be decoded into a %s", v.Type()) // a bug in this package's types
 			return
@@ -348,6 +352,22 @@ func (d *decoder) decodeMap(path string, n ast.Node, v reflect.Value) {
 			continue
 		}
 		out[key] = x
+	}
+	v.Set(reflect.ValueOf(out))
+}
+
+// decodeStringMap decodes a map[string]string: a mapping of single values.
+func (d *decoder) decodeStringMap(path string, n ast.Node, v reflect.Value) {
+	var m map[string]any
+	d.decodeMap(path, n, reflect.ValueOf(&m).Elem())
+	out := make(map[string]string, len(m))
+	for k, x := range m {
+		s, ok := x.(string)
+		if !ok {
+			d.errorf(path+"."+k, "must be a single value, not a list")
+			continue
+		}
+		out[k] = s
 	}
 	v.Set(reflect.ValueOf(out))
 }

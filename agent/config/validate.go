@@ -3,18 +3,21 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
-	"net/mail"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/vela-agent/vela-agent/agent/meta"
 	"github.com/vela-agent/vela-agent/watcher"
 )
 
@@ -47,7 +50,7 @@ func defaults() *Config {
 		},
 		StateDir:  defaultStateDir(),
 		Retention: Duration(720 * time.Hour),
-		Metadata:  Metadata{Timezone: defaultTimezone},
+		Metadata:  Metadata{Timezone: defaultTimezone, TagsSeparator: ";"},
 		Upload: Upload{
 			Concurrency:  4,
 			MaxFileSize:  ByteSize(1e9),
@@ -93,7 +96,9 @@ func (d *decoder) validate(c *Config, dir string) {
 		c.StateDir = absPath(dir, c.StateDir)
 	}
 	d.validateSources(c.Sources, dir)
-	c.loc = d.validateMetadata(&c.Metadata)
+	d.validateMetadata(&c.Metadata)
+	c.loc = c.Metadata.loc
+	d.resolveMetadata(c)
 	d.validateUpload(&c.Upload)
 	d.validateStatus(&c.Status)
 	d.validateLog(&c.Log, dir)
@@ -422,62 +427,189 @@ var metadataKeys = []string{
 	"tags", "contact", "notifyEmail", "interaction_id",
 }
 
-// validateMetadata checks m and returns its time zone.
-func (d *decoder) validateMetadata(m *Metadata) *time.Location {
-	var loc *time.Location
-	if m.Timezone == "" {
-		d.errorf("metadata.timezone", "must not be empty")
-	} else if l, err := time.LoadLocation(m.Timezone); err != nil {
-		d.errorf("metadata.timezone", "%q is not a known time zone (use an IANA name such as %s)", m.Timezone, defaultTimezone)
-	} else {
-		loc = l
-	}
+// validateMetadata checks the top-level metadata block and loads its zone
+// and pattern. Every key is checked, set or not.
+func (d *decoder) validateMetadata(m *Metadata) {
+	d.metadataBlock("metadata", m, func(string) bool { return true })
+}
 
-	keys := make([]string, 0, len(m.Defaults))
-	for k := range m.Defaults {
-		keys = append(keys, k)
+// metadataBlock checks the keys of the metadata block at prefix for which
+// set is true, normalising values and loading m.loc and m.pattern.
+func (d *decoder) metadataBlock(prefix string, m *Metadata, set func(key string) bool) {
+	key := func(k string) string { return prefix + "." + k }
+	if set("timezone") {
+		if m.Timezone == "" {
+			d.errorf(key("timezone"), "must not be empty")
+		} else if l, err := time.LoadLocation(m.Timezone); err != nil {
+			d.errorf(key("timezone"), "%q is not a known time zone (use an IANA name such as %s)", m.Timezone, defaultTimezone)
+		} else {
+			m.loc = l
+		}
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		path := "metadata.defaults." + k
-		v := m.Defaults[k]
+	if set("defaults") {
+		d.metadataDefaults(key("defaults"), m.Defaults)
+	}
+	if set("filename_pattern") && m.FilenamePattern != "" {
+		m.pattern = d.filenamePattern(key("filename_pattern"), m.FilenamePattern)
+	}
+	if set("date_layouts") {
+		for i, l := range m.DateLayouts {
+			if err := meta.CheckLayout(l); err != nil {
+				d.errorf(fmt.Sprintf("%s[%d]", key("date_layouts"), i), "%q: %v", l, err)
+			}
+		}
+	}
+	if set("date_order") {
+		if _, err := meta.ParseDateOrder(m.DateOrder); err != nil {
+			d.errorf(key("date_order"), "%q is not DMY or MDY (day first or month first)", m.DateOrder)
+		}
+		m.DateOrder = strings.ToUpper(m.DateOrder)
+	}
+	if set("tags_separator") && m.TagsSeparator == "" {
+		d.errorf(key("tags_separator"), "must not be empty")
+	}
+	if set("columns") {
+		for _, h := range slices.Sorted(maps.Keys(m.Columns)) {
+			k := key("columns." + h)
+			f := m.Columns[h]
+			if strings.TrimSpace(h) == "" {
+				d.errorf(k, "empty column name")
+			} else if c, ok := meta.CanonicalField(f); !ok {
+				d.errorf(k, "%q is not a metadata field%s", f, suggest(f, meta.Fields))
+			} else {
+				m.Columns[h] = c
+			}
+		}
+	}
+	if d.has(key("filename_column")) && strings.TrimSpace(m.FilenameColumn) == "" {
+		d.errorf(key("filename_column"), "must not be empty")
+	}
+	if set("manifest_wait") && m.ManifestWait < 0 {
+		d.errorf(key("manifest_wait"), "must not be negative")
+	}
+}
+
+// metadataDefaults checks the defaults at path and normalises their values
+// to what is sent.
+func (d *decoder) metadataDefaults(path string, defs map[string]any) {
+	for _, k := range slices.Sorted(maps.Keys(defs)) {
+		p := path + "." + k
+		v := defs[k]
 		if !slices.Contains(metadataKeys, k) {
-			d.errorf(path, "unknown key%s", suggest(k, metadataKeys))
+			d.errorf(p, "unknown key%s", suggest(k, metadataKeys))
 			continue
 		}
+		field, _ := meta.CanonicalField(k)
 		list, isList := v.([]string)
-		if k == "tags" {
-			if !isList {
-				d.errorf(path, "must be a list of strings, such as [sales, priority] (Vela ignores a plain string)")
-			}
-			for i, tag := range list {
-				if tag == "" {
-					d.errorf(fmt.Sprintf("%s[%d]", path, i), "empty tag")
+		switch {
+		case field == meta.Tags && !isList:
+			d.errorf(p, "must be a list of strings, such as [sales, priority] (Vela ignores a plain string)")
+			continue
+		case field == meta.Tags && slices.Contains(list, ""):
+			d.errorf(fmt.Sprintf("%s[%d]", p, slices.Index(list, "")), "empty tag")
+			continue
+		case isList && field != meta.Tags:
+			d.errorf(p, "must be a single value, not a list")
+			continue
+		case v == "":
+			d.errorf(p, "must not be empty")
+			continue
+		}
+		x, err := meta.Value(field, v, "")
+		if err != nil {
+			d.errorf(p, "%v", err)
+			continue
+		}
+		defs[k] = x
+	}
+	if _, ok := defs["email"]; ok && defs["agent"] != nil {
+		d.errorf(path+".agent", "agent is another name for email: set only one")
+	}
+}
+
+// filenamePattern compiles a filename_pattern: RE2, with named groups
+// that are metadata fields, or date and time (joined as a date_of_call).
+func (d *decoder) filenamePattern(path, p string) *regexp.Regexp {
+	re, err := regexp.Compile(p)
+	if err != nil {
+		d.errorf(path, "is not a valid regular expression (RE2 syntax): %v", err)
+		return nil
+	}
+	groups := map[string]bool{}
+	for _, name := range re.SubexpNames()[1:] {
+		if name == "" {
+			continue
+		}
+		f, ok := meta.CanonicalField(name)
+		if name == "date" || name == "time" {
+			f, ok = name, true
+		}
+		if !ok {
+			d.errorf(path, "group (?P<%s>...) is not a metadata field (use one of %s, or date and time)", name, strings.Join(meta.Fields, ", "))
+			return nil
+		}
+		if groups[f] {
+			d.errorf(path, "two groups give %s", f)
+			return nil
+		}
+		groups[f] = true
+	}
+	switch {
+	case groups[meta.DateOfCall] && (groups["date"] || groups["time"]):
+		d.errorf(path, "has date_of_call and date/time groups: use one or the other")
+		return nil
+	case groups["time"] && !groups["date"]:
+		d.errorf(path, "has a time group without a date group")
+		return nil
+	case len(groups) == 0:
+		d.errorf(path, "has no named groups (such as (?P<agent_name>[^_]+)), so it gives no metadata")
+		return nil
+	}
+	return re
+}
+
+// resolveMetadata sets every source's Meta: the top-level block with the
+// source's own keys over it, and the defaults merged field by field.
+func (d *decoder) resolveMetadata(c *Config) {
+	for i := range c.Sources {
+		s := &c.Sources[i]
+		m := c.Metadata // a copy; maps and slices are shared, never modified after Load
+		if own := s.Metadata; own != nil {
+			prefix := fmt.Sprintf("sources[%d].metadata", i)
+			set := func(k string) bool { return d.has(prefix + "." + k) }
+			d.metadataBlock(prefix, own, set)
+			over := reflect.ValueOf(own).Elem()
+			into := reflect.ValueOf(&m).Elem()
+			for j := range over.NumField() {
+				f := over.Type().Field(j)
+				name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+				if f.IsExported() && name != "defaults" && set(name) {
+					into.Field(j).Set(over.Field(j))
 				}
 			}
-			continue
-		}
-		s, _ := v.(string)
-		switch {
-		case isList:
-			d.errorf(path, "must be a single value, not a list")
-		case s == "":
-			d.errorf(path, "must not be empty")
-		case k == "direction":
-			if s = strings.ToLower(s); s != "inbound" && s != "outbound" {
-				d.errorf(path, "%q is not inbound or outbound", v)
+			if set("timezone") {
+				m.loc = own.loc
 			}
-			m.Defaults[k] = s
-		case k == "email", k == "agent", k == "notifyEmail":
-			if a, err := mail.ParseAddress(s); err != nil || a.Address != s {
-				d.errorf(path, "%q is not an e-mail address", s)
+			if set("filename_pattern") {
+				m.pattern = own.pattern
+			}
+			if len(own.Defaults) > 0 {
+				defs := maps.Clone(c.Metadata.Defaults)
+				if defs == nil {
+					defs = map[string]any{}
+				}
+				if _, ok := own.Defaults["agent"]; ok {
+					delete(defs, "email")
+				}
+				if _, ok := own.Defaults["email"]; ok {
+					delete(defs, "agent")
+				}
+				maps.Copy(defs, own.Defaults)
+				m.Defaults = defs
 			}
 		}
+		s.meta = &m
 	}
-	if _, ok := m.Defaults["email"]; ok && m.Defaults["agent"] != nil {
-		d.errorf("metadata.defaults.agent", "agent is another name for email: set only one")
-	}
-	return loc
 }
 
 func (d *decoder) validateUpload(u *Upload) {
@@ -489,6 +621,9 @@ func (d *decoder) validateUpload(u *Upload) {
 		d.errorf("upload.max_file_size", "must be more than 0")
 	case u.MaxFileSize > maxUploadSize:
 		d.errorf("upload.max_file_size", "must be at most %s, the limit of an S3 presigned POST", maxUploadSize)
+	}
+	if u.MinDuration < 0 {
+		d.errorf("upload.min_duration", "must not be negative")
 	}
 	d.positive("upload.stall_timeout", u.StallTimeout)
 	d.positive("upload.retry_min", u.RetryMin)

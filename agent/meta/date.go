@@ -149,7 +149,7 @@ func (r DateRules) Parse(s string) (time.Time, error) {
 		t, err := time.ParseInLocation(layout, v, zone)
 		if err != nil {
 			var pe *time.ParseError
-			if rangeErr == "" && errors.As(err, &pe) && strings.HasSuffix(pe.Message, " out of range") {
+			if rangeErr == "" && errors.As(err, &pe) && strings.HasSuffix(pe.Message, " out of range") && sameShape(v, layout) {
 				rangeErr = fmt.Sprintf("does not fit layout %q: %s", layout, strings.TrimPrefix(pe.Message, ": "))
 			}
 			continue
@@ -181,6 +181,23 @@ func (r DateRules) Parse(s string) (time.Time, error) {
 		return f.time(v, zone, hint)
 	}
 	return time.Time{}, &DateError{Value: v, Reason: "matches no date layout and no known date form"}
+}
+
+// sameShape reports whether v is written the way layout is: as long, with
+// digits where the layout has digits and the same other characters. Only
+// then is a field out of range an error of v rather than a sign that v is
+// in another form (a 10-digit epoch against "20060102-150405").
+func sameShape(v, layout string) bool {
+	if len(v) != len(layout) {
+		return false
+	}
+	for i := range len(v) {
+		d, l := v[i] >= '0' && v[i] <= '9', layout[i] >= '0' && layout[i] <= '9'
+		if d != l || !d && v[i] != layout[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // fromLayout checks a time that layout read from v.

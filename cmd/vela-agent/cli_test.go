@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
 )
 
@@ -77,7 +78,7 @@ func writeFiles(t *testing.T, dir string, n int) []string {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, bytes.Repeat([]byte{byte(i)}, 10_000+i), 0o644); err != nil {
+		if err := os.WriteFile(p, audiotest.WAV(10_000+i, byte(i)), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		paths = append(paths, p)

@@ -22,6 +22,7 @@ import (
 	"goftp.io/server/v2/driver/file"
 
 	"github.com/vela-agent/vela-agent/agent/meta"
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
 )
 
@@ -192,6 +193,7 @@ func TestCrashResumeFTP(t *testing.T) {
 	for i := 0; i < n; i++ {
 		data := make([]byte, 16<<10+mrand(384<<10))
 		crand.Read(data)
+		audiotest.Stamp(data)
 		name := fmt.Sprintf("call_%04d.wav", i)
 		p := filepath.Join(calls, fmt.Sprintf("d%d", i%5), fmt.Sprintf("s%d", i%3), name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

@@ -21,6 +21,7 @@ import (
 
 	crand "crypto/rand"
 
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
 	"github.com/vela-agent/vela-agent/store"
 )
@@ -53,6 +54,7 @@ func TestCrashResume(t *testing.T) {
 	for i := 0; i < n; i++ {
 		data := make([]byte, 16<<10+mrand(400<<10))
 		crand.Read(data)
+		audiotest.Stamp(data)
 		name := fmt.Sprintf("call_%04d.wav", i)
 		p := filepath.Join(in, fmt.Sprintf("d%d", i%7), name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

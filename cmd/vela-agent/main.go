@@ -67,6 +67,7 @@ func rootCmd() *cobra.Command {
 		runCmd(g),
 		validateCmd(g),
 		checkCmd(g),
+		explainCmd(g),
 		statusCmd(g),
 		pushCmd(g),
 		queueCmd(g),

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
 )
 
@@ -53,7 +53,7 @@ func TestOutputEscapesFileNames(t *testing.T) {
 	const evilShown = `\x1b]0;owned\x07\x1b[31mred\u009b2J\x7f.wav`
 	const plain = "café_日本.wav"
 	for _, name := range []string{evil, plain} {
-		if err := os.WriteFile(filepath.Join(src, name), bytes.Repeat([]byte{1}, 10_000), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(src, name), audiotest.WAV(10_000, 1), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,6 +26,7 @@ root or as the service user), or on the state file when it is stopped.`,
 	}
 	var state, source string
 	var limit int
+	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List jobs, oldest first",
@@ -57,12 +59,21 @@ root or as the service user), or on the state file when it is stopped.`,
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				if jobs == nil {
+					jobs = []agent.AdminJob{}
+				}
+				return printJSON(jobs)
+			}
 			tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSTATE\tSOURCE\tPATH\tUPDATED\tREASON")
 			for _, j := range jobs {
 				reason := j.Reason
 				if reason == "" {
 					reason = j.LastError
+				}
+				if reason == "" && len(j.Warnings) > 0 {
+					reason = fmt.Sprintf("warning: %s", strings.Join(j.Warnings, "; "))
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.State, esc(j.Source), esc(j.Path), j.Updated.Local().Format(time.DateTime), esc(reason))
 			}
@@ -72,6 +83,7 @@ root or as the service user), or on the state file when it is stopped.`,
 	list.Flags().StringVar(&state, "state", "", "only jobs in this state (queued, ready, presigned, uploaded, done, parked, skipped...)")
 	list.Flags().StringVar(&source, "source", "", "only jobs of this source (as named in the configuration; @push for pushed files)")
 	list.Flags().IntVar(&limit, "limit", 100, "list at most this many jobs")
+	list.Flags().BoolVar(&asJSON, "json", false, "print the jobs as JSON, with their warnings, metadata and references")
 
 	var allParked bool
 	retry := &cobra.Command{

@@ -55,9 +55,7 @@ func statusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(jsonWriter{os.Stdout})
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(st); err != nil {
+				if err := printJSON(st); err != nil {
 					return err
 				}
 			} else {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
 )
 
@@ -37,7 +38,7 @@ func TestStopDuringBigUploadResumes(t *testing.T) {
 	must(os.MkdirAll(in, 0o755))
 	block := make([]byte, 1<<20)
 	crand.Read(block)
-	must(os.WriteFile(filepath.Join(in, "big.wav"), bytes.Repeat(block, 200), 0o644))
+	must(os.WriteFile(filepath.Join(in, "big.wav"), audiotest.Stamp(bytes.Repeat(block, 200)), 0o644))
 	statusAddr := freeAddr(t)
 	cfg := filepath.Join(dir, "vela-agent.yaml")
 	must(os.WriteFile(cfg, []byte(fmt.Sprintf(`api: {base_url: %s, org_id: org-test, refresh_token_file: %s}

@@ -17,6 +17,7 @@ import (
 	crand "crypto/rand"
 
 	"github.com/vela-agent/vela-agent/agent/meta"
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
 	"github.com/vela-agent/vela-agent/watcher/ftp/ftptest"
 )
@@ -88,6 +89,7 @@ func TestFTPVsftpd500(t *testing.T) {
 	for i := 0; i < n; i++ {
 		data := make([]byte, 16<<10+mrand(384<<10))
 		crand.Read(data)
+		audiotest.Stamp(data)
 		name := fmt.Sprintf("v_%04d.wav", i)
 		rel := fmt.Sprintf("d%d/s%d/%s", i%6, i%4, name)
 		mtime := base.Add(time.Duration(i)*(4*time.Hour+7*time.Second) + time.Duration(mrand(60))*time.Second)

@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 )
 
 // writeFiles writes n files of size bytes into dir, named
 // call_000001.wav and so on. Their content is one random MiB repeated, with
-// each file's number at its start so that no two are alike: quick to write,
-// and not sparse.
+// a WAV header and each file's number at its start so that each is a
+// recording and no two are alike: quick to write, and not sparse.
 func writeFiles(dir string, n int, size int64) error {
 	block := make([]byte, 1<<20)
 	if _, err := rand.Read(block); err != nil {
@@ -21,7 +23,8 @@ func writeFiles(dir string, n int, size int64) error {
 	first := make([]byte, len(block))
 	for i := 1; i <= n; i++ {
 		copy(first, block)
-		copy(first, fmt.Sprintf("vela-bench file %06d\n", i))
+		copy(first, audiotest.Header(size))
+		copy(first[audiotest.HeaderLen:], fmt.Sprintf("vela-bench file %06d\n", i))
 		if err := writeRepeated(filepath.Join(dir, fmt.Sprintf("call_%06d.wav", i)), size, first, block); err != nil {
 			return err
 		}
@@ -86,7 +89,7 @@ func writeFolder(root string, d, n, dirs int) error {
 		return err
 	}
 	for i := d; i < n; i += dirs {
-		data := fmt.Appendf(nil, "RIFF vela-bench discovery file %07d\n", i)
+		data := audiotest.Stamp(fmt.Appendf(make([]byte, audiotest.HeaderLen), "vela-bench discovery file %07d\n", i))
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("call_%07d.wav", i)), data, 0o644); err != nil {
 			return err
 		}
