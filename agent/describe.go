@@ -10,6 +10,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -320,6 +322,55 @@ func probe(cfg *config.Config, name string, f *os.File, size int64) (audio.Info,
 	return info, nil
 }
 
+// maxMissing is how many rows naming absent files a manifest's warnings
+// list by name.
+const maxMissing = 10
+
+// missingRows names the rows of a local manifest whose files are not in
+// its folder when it is read: a call that never arrives, or a misspelt
+// name. Staged sources are not checked (their files are on the server).
+func missingRows(fd folder, rel string, man *meta.Manifest) []string {
+	if fd.staged {
+		return nil
+	}
+	dir := path.Dir(rel)
+	var missing []string
+	var folded map[string]bool // the folder's names, lower-cased, read once if needed
+	n := 0
+	for _, name := range man.Names() {
+		_, err := tree.Lstat(fd.root, path.Join(dir, name))
+		if !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if folded == nil {
+			folded = map[string]bool{}
+			if entries, err := os.ReadDir(filepath.Join(fd.root, filepath.FromSlash(dir))); err == nil {
+				for _, e := range entries {
+					folded[strings.ToLower(e.Name())] = true
+				}
+			}
+		}
+		if !strings.Contains(name, "/") && folded[strings.ToLower(name)] {
+			continue // rows match names case-insensitively too
+		}
+		n++
+		if len(missing) < maxMissing {
+			missing = append(missing, strconv.Quote(name))
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	more := ""
+	if n > len(missing) {
+		more = fmt.Sprintf(" and %d more", n-len(missing))
+	}
+	if n == 1 {
+		return []string{"1 row names a file that is not in the folder (yet): " + missing[0]}
+	}
+	return []string{fmt.Sprintf("%d rows name files that are not in the folder (yet): %s%s", n, strings.Join(missing, ", "), more)}
+}
+
 // readManifest reads a folder manifest that settled: Queued (or Staged) ->
 // Done. Calls read manifests themselves, through the cache, when they are
 // described; this step reads it once when it arrives or changes, so that
@@ -363,8 +414,8 @@ func (a *Agent) readManifest(_ context.Context, r *jobRun) error {
 	case man == nil:
 		return skipped{"file no longer exists"}
 	}
-	j.Warnings = man.Problems
-	for _, p := range man.Problems {
+	j.Warnings = append(slices.Clip(man.Problems), missingRows(fd, j.Path, man)...)
+	for _, p := range j.Warnings {
 		a.log.Warn("manifest", "file", j.Path, "problem", p)
 		a.track.warn(j, p)
 	}

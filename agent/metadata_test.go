@@ -240,6 +240,7 @@ func TestMetadataEndToEnd(t *testing.T) {
 		`excel/excel_05.wav: excel/metadata.csv row 7: date "31/02/2025 10:00"`,
 		`excel/excel_06.wav: excel/metadata.csv row 8: email "agent6-at-example.co.za" is not an e-mail address; not sent`,
 		`pattern/Agent 2_`,
+		`excel/metadata.csv: 1 row names a file that is not in the folder (yet): "ghost.wav"`,
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("status warnings lack %q:\n%s", want, all)
@@ -284,5 +285,41 @@ func TestAudioPolicy(t *testing.T) {
 		if got != w {
 			t.Errorf("%s: %q, want %q", name, got, w)
 		}
+	}
+}
+
+// TestManifestWait: with metadata.manifest_wait a call waits for the
+// manifest row naming it, and goes with what is known once the wait is
+// over.
+func TestManifestWait(t *testing.T) {
+	h := newHarness(t, harnessOptions{upload: "metadata:\n  manifest_wait: 3s\n  defaults: {team: Support}\n"})
+	must(t, os.WriteFile(filepath.Join(h.in, "early.wav"), audiotest.WAV(3000, 1), 0o644))
+	must(t, os.WriteFile(filepath.Join(h.in, "unlisted.wav"), audiotest.WAV(3000, 2), 0o644))
+	h.start()
+	time.Sleep(1500 * time.Millisecond) // the calls have settled and wait
+	if n := len(h.srv.Presigns()); n != 0 {
+		t.Fatalf("%d calls presigned before their manifest", n)
+	}
+	writeText(t, filepath.Join(h.in, "metadata.csv"), "filename,agent_name\nearly.wav,Thandi\n")
+	h.waitFor("both calls and the manifest done", 20*time.Second, func() bool { return h.count("done") == 3 })
+	got := map[string]map[string]any{}
+	for _, p := range h.srv.Presigns() {
+		got[p.FileName] = p.Metadata
+		delete(p.Metadata, "date_of_call")
+	}
+	if want := map[string]any{"team": "Support", "agent_name": "Thandi"}; !reflect.DeepEqual(got["early.wav"], want) {
+		t.Errorf("early.wav: %v, want %v", got["early.wav"], want)
+	}
+	if want := map[string]any{"team": "Support"}; !reflect.DeepEqual(got["unlisted.wav"], want) {
+		t.Errorf("unlisted.wav: %v, want %v", got["unlisted.wav"], want)
+	}
+	st, err := h.agent.Status()
+	must(t, err)
+	found := false
+	for _, w := range st.MetaWarnings {
+		found = found || w.File == "unlisted.wav" && strings.Contains(w.Error, "no manifest row names the file after metadata.manifest_wait (3s)")
+	}
+	if !found {
+		t.Errorf("no warning for unlisted.wav: %+v", st.MetaWarnings)
 	}
 }

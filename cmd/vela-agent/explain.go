@@ -34,7 +34,7 @@ going live. Files inside a local source are explained with that source's
 rules; others as push would send them.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.load()
+			cfg, err := g.load("api.refresh_token_file", "api.token_file") // nothing is sent
 			if err != nil {
 				return err
 			}
