@@ -43,7 +43,10 @@ func TestExplain(t *testing.T) {
 	code, out = run(t, "explain", "--json", "-c", e.cfg, filepath.Join(e.in, "Thandi_001.WAV"))
 	var ex []struct {
 		Outcome string
-		Fields  map[string]struct{ Value any; From string }
+		Fields  map[string]struct {
+			Value any
+			From  string
+		}
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &ex) != nil || len(ex) != 1 || ex[0].Fields["agent_name"].From != "metadata.filename_pattern" {
 		t.Errorf("explain --json: exit %d:\n%s", code, out)
