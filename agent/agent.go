@@ -27,6 +27,8 @@ var Version = "dev"
 // API is what the agent needs of the Vela API.
 type API interface {
 	Presign(ctx context.Context, fileName string, meta map[string]any) (*vela.Presign, error)
+	// Chat posts one chat body and returns the id Vela gave it.
+	Chat(ctx context.Context, name string, body []byte) (string, error)
 	Organisation(ctx context.Context) (*vela.Organisation, error)
 }
 
@@ -258,7 +260,8 @@ func (a *Agent) ingest(ctx context.Context, in <-chan []watcher.File) {
 			cfg := a.config()
 			var found, older []store.Found
 			for _, f := range batch {
-				fd := store.Found{Source: f.Source, Path: f.Path, Size: f.Size, ModTime: f.ModTime, Kind: kindOf(f.Path)}
+				sc, _ := cfg.Source(f.Source)
+				fd := store.Found{Source: f.Source, Path: f.Path, Size: f.Size, ModTime: f.ModTime, Kind: kindOf(sc, f.Path)}
 				if src, ok := a.sources.get(f.Source); ok {
 					lane := firstLane(fd.Kind, src)
 					fd.Lane = &lane
@@ -396,7 +399,12 @@ func (a *Agent) gateLoop(ctx context.Context) {
 
 // checkGates asks Vela whether the reasons for closed gates are gone.
 func (a *Agent) checkGates(ctx context.Context) {
+	if a.gates.clear(GateChats) {
+		// The organisation does not tell chats left: the next chat finds out.
+		a.log.Info("resuming chat uploads to retest the chat allocation")
+	}
 	if !a.gates.closed(GateCalls) && !a.gates.closed(GateAll) {
+		a.wake.Broadcast()
 		return
 	}
 	org, err := a.api.Organisation(ctx)

@@ -27,11 +27,17 @@ import (
 // consulted: the first that names a recording describes it.
 var manifestNames = []string{"metadata.csv", "metadata.tsv", "metadata.json"}
 
-// kindOf says what a file found in a source is: a folder manifest
-// (metadata.csv, .tsv or .json, whatever include says) or a call.
-func kindOf(rel string) store.Kind {
-	if isManifest(rel) {
+// kindOf says what a file found in source sc is: in a chats source a chat
+// file; else a folder manifest (metadata.csv, .tsv or .json, whatever
+// include says), a bulk ZIP, or a call.
+func kindOf(sc config.Source, rel string) store.Kind {
+	switch {
+	case sc.Chats():
+		return store.Chat
+	case isManifest(rel):
 		return store.Manifest
+	case strings.EqualFold(path.Ext(rel), ".zip"):
+		return store.Zip
 	}
 	return store.Call
 }
@@ -47,13 +53,13 @@ func isManifest(rel string) bool {
 }
 
 // watchPatterns returns the include patterns a source's watcher offers:
-// the source's own, and the manifests, which are read whatever include
-// says. An empty include offers everything already.
-func watchPatterns(include []string) []string {
-	if len(include) == 0 {
-		return nil
+// the source's own, and for calls the manifests, which are read whatever
+// include says. An empty include offers everything already.
+func watchPatterns(sc config.Source) []string {
+	if len(sc.Include) == 0 || sc.Chats() {
+		return sc.Include
 	}
-	return append(append([]string(nil), include...), manifestNames...)
+	return append(append([]string(nil), sc.Include...), manifestNames...)
 }
 
 // manifestRecheck is how often a call waiting for its manifest row
@@ -155,16 +161,23 @@ func (c *manifests) load(file, name string, m *config.Metadata, lstat func() (fs
 	if !fi.Mode().IsRegular() {
 		return nil, nil
 	}
+	return c.cached(file, fi.Size(), fi.ModTime(), m, func() (*meta.Manifest, error) { return readManifest(name, m, open) })
+}
+
+// cached returns the manifest cached under key at this version (size and
+// mod), or reads it with read and caches it. read may return a nil
+// manifest (there is none), which is cached too.
+func (c *manifests) cached(key string, size int64, mod time.Time, m *config.Metadata, read func() (*meta.Manifest, error)) (*meta.Manifest, error) {
 	c.mu.Lock()
 	c.tick++
-	if e, ok := c.m[file]; ok && e.size == fi.Size() && e.mod.Equal(fi.ModTime()) && e.opts == m {
+	if e, ok := c.m[key]; ok && e.size == size && e.mod.Equal(mod) && e.opts == m {
 		e.used = c.tick
 		c.mu.Unlock()
 		return e.man, e.err
 	}
 	c.mu.Unlock()
 
-	man, err := readManifest(name, m, open)
+	man, err := read()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -180,7 +193,7 @@ func (c *manifests) load(file, name string, m *config.Metadata, lstat func() (fs
 		}
 		delete(c.m, oldest)
 	}
-	c.m[file] = &cachedManifest{size: fi.Size(), mod: fi.ModTime(), opts: m, man: man, err: err, used: c.tick}
+	c.m[key] = &cachedManifest{size: size, mod: mod, opts: m, man: man, err: err, used: c.tick}
 	return man, err
 }
 
@@ -260,7 +273,9 @@ func sidecar(fd folder, rel string) (fields map[string]any, name string, warning
 // callMeta builds the metadata of the call j. It returns waiting when the
 // call is to wait for a manifest row (metadata.manifest_wait) at now;
 // a zero now never waits.
-func callMeta(mc *manifests, now time.Time, cfg *config.Config, sc config.Source, j *store.Job) (meta.Result, error) {
+// inZip, if set, finds the row of a ZIP's recording in its ZIP's manifest,
+// instead of the folder manifests and the sidecar.
+func callMeta(mc *manifests, now time.Time, cfg *config.Config, sc config.Source, j *store.Job, inZip func(*config.Metadata) (*meta.Row, string, []string)) (meta.Result, error) {
 	rules, err := rulesFor(cfg, sc)
 	if err != nil {
 		return meta.Result{}, parked{err.Error()}
@@ -276,6 +291,15 @@ func callMeta(mc *manifests, now time.Time, cfg *config.Config, sc config.Source
 	}
 	in := meta.Input{Path: rel, ModTime: j.ModTime}
 	var warnings []string
+	if inZip != nil {
+		in.Row, in.Manifest, warnings = inZip(m)
+		res := rules.Describe(in)
+		res.Warnings = append(warnings, res.Warnings...)
+		if in.Row != nil && in.Row.Err == nil {
+			res.FileName = path.Base(in.Row.Name) // the manifest's spelling
+		}
+		return res, nil
+	}
 	in.Row, in.Manifest, warnings = mc.lookup(fd, m, rel)
 	if in.Row == nil && m.ManifestWait > 0 && !now.IsZero() {
 		if deadline := j.Created.Add(m.ManifestWait.D()); now.Before(deadline) {

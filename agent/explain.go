@@ -74,7 +74,7 @@ func explain(mc *manifests, cfg *config.Config, file string) Explanation {
 	if j.Source != PushSource {
 		e.Source = sc.Name
 	}
-	j.Kind = kindOf(j.Path)
+	j.Kind = kindOf(sc, j.Path)
 	if j.Source == PushSource {
 		j.Kind = store.Call // push sends every file as a call
 	}
@@ -124,7 +124,7 @@ func explain(mc *manifests, cfg *config.Config, file string) Explanation {
 		e.Outcome = o
 		return e
 	}
-	res, err := callMeta(mc, time.Time{}, cfg, sc, j)
+	res, err := callMeta(mc, time.Time{}, cfg, sc, j, nil)
 	if o := outcome(err); o != "" {
 		e.Outcome = o
 		return e

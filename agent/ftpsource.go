@@ -46,7 +46,7 @@ func newFTPSource(sc config.Source, log *slog.Logger) (*ftpSource, error) {
 		Dir:          dir,
 		ImplicitTLS:  sc.ImplicitTLS(),
 		Recursive:    sc.Recurse(),
-		Include:      watchPatterns(sc.Include),
+		Include:      watchPatterns(sc),
 		Exclude:      sc.Exclude,
 		Settle:       sc.Settle.D(),
 		PollInterval: sc.PollInterval.D(),

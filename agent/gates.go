@@ -16,6 +16,10 @@ const (
 	// GateCalls pauses call uploads: the organisation's monthly minutes are
 	// used up. Lifted when the organisation shows minutes left again.
 	GateCalls = "calls"
+	// GateChats pauses chat uploads: the organisation's monthly chat
+	// allocation is used up. Calls go on. Lifted at the next allocation
+	// check, and the next chat tells whether chats are left.
+	GateChats = "chats"
 	// GateAll pauses everything that talks to Vela: credentials refused or
 	// the organisation unknown. An admin has to fix the configuration or run
 	// `vela-agent login`; the agent keeps probing in case they did.
@@ -102,7 +106,10 @@ func (g *gates) lanes() []store.Lane {
 	if _, ok := g.m[GateCalls]; !ok {
 		lanes = append(lanes, store.LaneCalls)
 	}
-	return append(lanes, store.LaneChats)
+	if _, ok := g.m[GateChats]; !ok {
+		lanes = append(lanes, store.LaneChats)
+	}
+	return lanes
 }
 
 func (g *gates) list() []store.Gate {

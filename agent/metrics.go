@@ -86,7 +86,7 @@ var remotes = [...]string{"api", "upload"}
 // gateNames are the pause gates, the fixed label values of
 // vela_agent_paused. The reason is not a label: it is free text, and it is
 // on the status page.
-var gateNames = [...]string{GateCalls, GateAll}
+var gateNames = [...]string{GateCalls, GateChats, GateAll}
 
 // pools are the worker pools, as vela_agent_workers labels them.
 const (

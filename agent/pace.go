@@ -42,6 +42,17 @@ func (c pacedAPI) Presign(ctx context.Context, fileName string, meta map[string]
 	return ps, err
 }
 
+func (c pacedAPI) Chat(ctx context.Context, name string, body []byte) (string, error) {
+	if until := c.p.Hold(); !until.IsZero() {
+		return "", held{until}
+	}
+	sent := c.p.clock()
+	id, err := c.API.Chat(ctx, name, body)
+	var ve *vela.Error
+	c.p.observe(ctx, sent, err, errors.As(err, &ve) && ve.Action == vela.Retry)
+	return id, err
+}
+
 // pacedUploader is the upload service behind its pacer. Failures about the
 // file itself (Local: unreadable, changed, a commit of ours that failed)
 // and answers that are not the service's transient trouble never count.

@@ -75,6 +75,11 @@ func gateWords(name string) (lane, todo, note string) {
 			"ask Vela for more minutes; uploads resume by themselves",
 			"Nothing needs fixing on this machine: the organisation's monthly call minutes are used up. " +
 				"The queue is kept, and call uploads resume by themselves once the organisation has minutes again (checked every api.allocation_recheck)."
+	case GateChats:
+		return "chat uploads",
+			"ask Vela for more chats; uploads resume by themselves",
+			"Nothing needs fixing on this machine: the organisation's monthly chat allocation is used up. " +
+				"Calls go on. The queue is kept, and a chat is tried again every api.allocation_recheck until Vela takes chats again."
 	case GateAll:
 		return "everything that talks to Vela",
 			"fix what the reason says; the agent resumes by itself",

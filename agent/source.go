@@ -69,7 +69,7 @@ func newLocalSource(sc config.Source, watch bool, log *slog.Logger) (*localSourc
 		Name:           sc.Name,
 		Root:           sc.Path,
 		Recursive:      sc.Recurse(),
-		Include:        watchPatterns(sc.Include),
+		Include:        watchPatterns(sc),
 		Exclude:        sc.Exclude,
 		Settle:         sc.Settle.D(),
 		RescanInterval: sc.RescanInterval.D(),

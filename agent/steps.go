@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vela-agent/vela-agent/agent/config"
+	"github.com/vela-agent/vela-agent/agent/meta"
 	"github.com/vela-agent/vela-agent/agent/tree"
 	"github.com/vela-agent/vela-agent/agent/upload"
 	"github.com/vela-agent/vela-agent/agent/vela"
@@ -71,9 +72,10 @@ var openFile = tree.Open
 //	call    queued ─describe─> ready ─presign─> presigned ─upload─> uploaded ─finish─> done
 //	call    queued ─stage─> staged ─describe─> ...   (sources that are Stagers: FTP)
 //	manifest queued [─stage─> staged] ─read─> done
-//
-// Chats (describe → post → finish), ZIPs and manifests (expand) add their
-// rows here.
+//	chat    queued [─stage─> staged] ─describe─> ready ─post─> uploaded ─finish─> done
+//	zip     queued [─stage─> staged] ─expand─> ready ─await─> uploaded ─finish─> done
+//	        (a call expanded from a ZIP stages by extracting its entry; see zips.go)
+//	        (post sends each chat of the file, committing each id before the next)
 type step struct {
 	name string
 	run  func(a *Agent, ctx context.Context, r *jobRun) error
@@ -110,6 +112,18 @@ var steps = map[stepKey]step{
 	{store.Call, store.Presigned, false}: {name: "upload", run: (*Agent).upload, lane: store.LaneCalls},
 	{store.Call, store.Uploaded, false}:  {name: "finish", run: (*Agent).finish, lane: store.LaneLocal, inline: true, durableFirst: keepsNothing},
 
+	{store.Chat, store.Queued, false}:   {name: "describe", run: (*Agent).describeChat, lane: store.LaneLocal},
+	{store.Chat, store.Queued, true}:    {name: "stage", run: (*Agent).stage, lane: store.LaneStage},
+	{store.Chat, store.Staged, false}:   {name: "describe", run: (*Agent).describeChat, lane: store.LaneLocal},
+	{store.Chat, store.Ready, false}:    {name: "post", run: (*Agent).postChats, lane: store.LaneChats},
+	{store.Chat, store.Uploaded, false}: {name: "finish", run: (*Agent).finish, lane: store.LaneLocal, inline: true, durableFirst: keepsNothing},
+
+	{store.Zip, store.Queued, false}:   {name: "expand", run: (*Agent).expandZip, lane: store.LaneLocal},
+	{store.Zip, store.Queued, true}:    {name: "stage", run: (*Agent).stage, lane: store.LaneStage},
+	{store.Zip, store.Staged, false}:   {name: "expand", run: (*Agent).expandZip, lane: store.LaneLocal},
+	{store.Zip, store.Ready, false}:    {name: "await", run: (*Agent).awaitZip, lane: store.LaneLocal},
+	{store.Zip, store.Uploaded, false}: {name: "finish", run: (*Agent).finish, lane: store.LaneLocal, inline: true, durableFirst: keepsNothing},
+
 	{store.Manifest, store.Queued, false}: {name: "read", run: (*Agent).readManifest, lane: store.LaneLocal},
 	{store.Manifest, store.Queued, true}:  {name: "stage", run: (*Agent).stage, lane: store.LaneStage},
 	{store.Manifest, store.Staged, false}: {name: "read", run: (*Agent).readManifest, lane: store.LaneLocal},
@@ -118,6 +132,7 @@ var steps = map[stepKey]step{
 // stepFor returns the step that moves r's job on.
 func stepFor(r *jobRun) (step, bool) {
 	_, stager := r.src.(Stager)
+	stager = stager || r.j.Parent != 0 // a ZIP's recording is extracted first
 	k := stepKey{r.j.Kind, r.j.State, stager && r.j.Spool == "" && r.j.State == store.Queued}
 	st, ok := steps[k]
 	return st, ok
@@ -227,6 +242,9 @@ func (a *Agent) process(ctx context.Context, j *store.Job, open []store.Lane) {
 			if ctx.Err() == nil {
 				continue
 			}
+		}
+		if errors.Is(err, errReleased) {
+			return
 		}
 		if err != nil {
 			a.failed(ctx, j, err)
@@ -375,6 +393,9 @@ func sameVersion(j *store.Job, fi fs.FileInfo) bool {
 
 // stage copies a remote source's file to the spool: Queued -> Staged.
 func (a *Agent) stage(ctx context.Context, r *jobRun) error {
+	if r.j.Parent != 0 {
+		return a.extract(ctx, r)
+	}
 	sg, ok := r.src.(Stager)
 	if !ok {
 		return parked{"source " + r.j.Source + " cannot stage files"}
@@ -437,7 +458,11 @@ func (a *Agent) describe(_ context.Context, r *jobRun) error {
 		return err
 	}
 	sc, _ := r.cfg.Source(j.Source)
-	res, err := callMeta(&a.manifests, a.now(), r.cfg, sc, j)
+	var inZip func(m *config.Metadata) (*meta.Row, string, []string)
+	if j.Parent != 0 {
+		inZip = func(m *config.Metadata) (*meta.Row, string, []string) { return a.zipRow(&a.manifests, m, r) }
+	}
+	res, err := callMeta(&a.manifests, a.now(), r.cfg, sc, j, inZip)
 	if err != nil {
 		return err
 	}
@@ -448,7 +473,7 @@ func (a *Agent) describe(_ context.Context, r *jobRun) error {
 	if err != nil {
 		return parked{fmt.Sprintf("encode metadata: %v", err)}
 	}
-	j.Meta, j.Warnings = m, res.Warnings
+	j.Meta, j.Warnings, j.Ref = m, res.Warnings, res.FileName
 	for _, w := range res.Warnings {
 		a.log.Warn("metadata", "file", j.Path, "warning", w)
 		a.track.warn(j, w)
@@ -476,9 +501,13 @@ func (a *Agent) changed(r *jobRun, fi fs.FileInfo) {
 }
 
 // fileName is the name Vela is given for the job's file: its base name
-// with the extension in lower case (Vela fails on .WAV).
+// (or, for a ZIP's recording its manifest names, the manifest's spelling,
+// kept in Ref) with the extension in lower case (Vela fails on .WAV).
 func fileName(j *store.Job) string {
 	base := path.Base(j.Path)
+	if j.Kind == store.Call && j.Ref != "" {
+		base = path.Base(j.Ref)
+	}
 	ext := path.Ext(base)
 	return strings.TrimSuffix(base, ext) + strings.ToLower(ext)
 }
@@ -592,6 +621,9 @@ func (a *Agent) finish(ctx context.Context, r *jobRun) error {
 	case !fi.Mode().IsRegular():
 	case !sameVersion(r.j, fi):
 		a.changed(r, fi)
+	case r.j.Parent != 0:
+		// A ZIP's recording: after_upload applies to the ZIP, once all
+		// its recordings are finished.
 	default:
 		if err := r.src.Finish(ctx, r.j); err != nil {
 			return fmt.Errorf("after upload: %w", err)
@@ -658,6 +690,16 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 	case errors.As(err, &ve) && ve.Action == vela.PauseCalls:
 		if a.gates.set(GateCalls, ve.Error()) {
 			a.log.Warn("call uploads paused: the organisation's minute allocation is used up; the queue is kept and checked again every "+a.config().API.AllocationRecheck.D().String(), "err", ve)
+			a.track.event(j, "paused: "+ve.Error())
+		}
+	case errors.As(err, &ve) && ve.Action == vela.PauseChats:
+		if a.gates.set(GateChats, ve.Error()) {
+			a.log.Warn("chat uploads paused: the organisation's chat allocation is used up; calls go on, and chats are tried again every "+a.config().API.AllocationRecheck.D().String(), "err", ve)
+			a.track.event(j, "paused: "+ve.Error())
+		}
+	case errors.As(err, &ve) && ve.Action == vela.PauseChats:
+		if a.gates.set(GateChats, ve.Error()) {
+			a.log.Warn("chat uploads paused: the organisation's chat allocation is used up; calls go on, and chats are tried again every "+a.config().API.AllocationRecheck.D().String(), "err", ve)
 			a.track.event(j, "paused: "+ve.Error())
 		}
 	case errors.Is(err, errCommit):

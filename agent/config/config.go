@@ -78,6 +78,10 @@ type API struct {
 	// ValidateMetadata asks Vela to refuse bad metadata instead of
 	// silently dropping it.
 	ValidateMetadata bool `yaml:"validate_metadata"`
+	// ChatSchema is the body chats are posted in: "chats" (default, the
+	// newer {org_id, chats, metadata}) or "chat_data" (the seed's, whose
+	// Paths.Chats default is /chat/upload/vela).
+	ChatSchema string `yaml:"chat_schema"`
 	// PresignEncoding is how the presign request is sent: "json"
 	// (default) or "form".
 	PresignEncoding string `yaml:"presign_encoding"`
@@ -106,6 +110,9 @@ type Source struct {
 	Name string `yaml:"name"`
 	// Type is "local" (default) or "ftp".
 	Type string `yaml:"type"`
+	// Kind is what the source holds: "calls" (default: recordings, bulk
+	// ZIPs, manifests) or "chats" (chat transcripts, every included file).
+	Kind string `yaml:"kind"`
 	// Path is the folder of a local source; absolute after Load. Required
 	// for local sources, not allowed for FTP ones (their folder is in URL).
 	// It need not exist at load time.
@@ -116,7 +123,7 @@ type Source struct {
 	// every OS, without backslashes (see watcher.CheckPattern), matched
 	// case-insensitively against the file name, or against the path
 	// relative to Path when the pattern holds "/". Default *.wav, *.mp3,
-	// *.m4a and *.flac.
+	// *.m4a, *.flac and *.zip for calls, *.json and *.csv for chats.
 	Include []string `yaml:"include"`
 	// Exclude lists patterns, as Include, of files and folders to leave
 	// alone.
@@ -182,6 +189,9 @@ type FTP struct {
 	host, user, dir string
 	loc             *time.Location
 }
+
+// Chats reports whether s is a source of chat transcripts.
+func (s Source) Chats() bool { return s.Kind == "chats" }
 
 // IsFTP reports whether s is an FTP source.
 func (s Source) IsFTP() bool { return s.Type == "ftp" }
@@ -320,6 +330,13 @@ type Upload struct {
 	// MaxFileSize is the largest file uploaded; bigger ones are skipped.
 	// Default 1GB, at most 5GB (the limit of an S3 presigned POST).
 	MaxFileSize ByteSize `yaml:"max_file_size"`
+	// ChatMaxBody is the largest chat body posted; a chat that makes a
+	// bigger one is parked, never cut. Default 6MB (the request limit of
+	// the API's functions).
+	ChatMaxBody ByteSize `yaml:"chat_max_body"`
+	// ZipMaxTotal is the largest uncompressed total of a bulk ZIP; a ZIP
+	// declaring more is refused as a bomb. Default 10GB.
+	ZipMaxTotal ByteSize `yaml:"zip_max_total"`
 	// MinDuration skips calls shorter than this, read from the audio
 	// itself: hold music and dropped calls cost allocation and give
 	// nothing. Default 0: none is skipped.

@@ -288,7 +288,7 @@ func TestDefaults(t *testing.T) {
 	s := c.Sources[0]
 	if s.Type != "local" || !s.Recurse() || s.Settle.D() != 10*time.Second || s.RescanInterval.D() != 5*time.Minute ||
 		s.AfterUpload != "keep" || s.MoveDir() != "" || s.Poll ||
-		!reflect.DeepEqual(s.Include, []string{"*.wav", "*.mp3", "*.m4a", "*.flac"}) || len(s.Exclude) != 0 {
+		s.Kind != "calls" || !reflect.DeepEqual(s.Include, []string{"*.wav", "*.mp3", "*.m4a", "*.flac", "*.zip"}) || len(s.Exclude) != 0 {
 		t.Errorf("source defaults = %+v", s)
 	}
 	if c.Metadata.Timezone != "Africa/Johannesburg" || c.Location().String() != "Africa/Johannesburg" {

@@ -38,6 +38,7 @@ func defaults() *Config {
 		API: API{
 			BaseURL:           defaultBaseURL,
 			PresignEncoding:   "json",
+			ChatSchema:        "chats",
 			Timeout:           Duration(30 * time.Second),
 			AllocationRecheck: Duration(15 * time.Minute),
 			Paths: Paths{
@@ -54,6 +55,8 @@ func defaults() *Config {
 		Upload: Upload{
 			Concurrency:  4,
 			MaxFileSize:  ByteSize(1e9),
+			ChatMaxBody:  ByteSize(6e6),
+			ZipMaxTotal:  ByteSize(10e9),
 			StallTimeout: Duration(2 * time.Minute),
 			RetryMin:     Duration(5 * time.Second),
 			RetryMax:     Duration(10 * time.Minute),
@@ -68,7 +71,7 @@ func (s *Source) setDefaults() {
 	*s = Source{
 		Type:           "local",
 		Recursive:      &recurse,
-		Include:        []string{"*.wav", "*.mp3", "*.m4a", "*.flac"},
+		Include:        []string{"*.wav", "*.mp3", "*.m4a", "*.flac", "*.zip"},
 		Settle:         Duration(10 * time.Second),
 		RescanInterval: Duration(watcher.DefaultRescanInterval),
 		AfterUpload:    "keep",
@@ -176,6 +179,15 @@ func (d *decoder) validateAPI(a *API, dir string) (inline []string) {
 	default:
 		d.errorf("api.presign_encoding", "must be json or form")
 	}
+	switch a.ChatSchema = strings.ToLower(a.ChatSchema); a.ChatSchema {
+	case "chats":
+	case "chat_data":
+		if !d.has("api.paths.chats") {
+			a.Paths.Chats = "/chat/upload/vela" // the seed's endpoint
+		}
+	default:
+		d.errorf("api.chat_schema", "%q is not chats or chat_data", a.ChatSchema)
+	}
 	d.positive("api.timeout", a.Timeout)
 	d.positive("api.allocation_recheck", a.AllocationRecheck)
 	for _, p := range []struct{ key, value string }{
@@ -219,6 +231,17 @@ func (d *decoder) validateSources(srcs []Source, dir string) {
 		case "ftp":
 		default:
 			d.errorf(key("type"), "%q is not a source type (use local or ftp)", s.Type)
+		}
+
+		switch s.Kind = strings.ToLower(s.Kind); s.Kind {
+		case "calls", "":
+			s.Kind = "calls"
+		case "chats":
+			if !d.has(key("include")) {
+				s.Include = []string{"*.json", "*.csv"}
+			}
+		default:
+			d.errorf(key("kind"), "%q is not a source kind (use calls or chats)", s.Kind)
 		}
 
 		switch {
@@ -621,6 +644,12 @@ func (d *decoder) validateUpload(u *Upload) {
 		d.errorf("upload.max_file_size", "must be more than 0")
 	case u.MaxFileSize > maxUploadSize:
 		d.errorf("upload.max_file_size", "must be at most %s, the limit of an S3 presigned POST", maxUploadSize)
+	}
+	if u.ChatMaxBody <= 0 {
+		d.errorf("upload.chat_max_body", "must be more than 0")
+	}
+	if u.ZipMaxTotal <= 0 {
+		d.errorf("upload.zip_max_total", "must be more than 0")
 	}
 	if u.MinDuration < 0 {
 		d.errorf("upload.min_duration", "must not be negative")

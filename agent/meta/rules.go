@@ -65,6 +65,9 @@ type Result struct {
 	Warnings []string         `json:"warnings,omitempty"`
 	// Park, if not empty, is why the call must not be sent (Strict rules).
 	Park string `json:"park,omitempty"`
+	// FileName, if not empty, is the name to give Vela instead of the
+	// file's own (a ZIP manifest's spelling).
+	FileName string `json:"fileName,omitempty"`
 }
 
 // Send returns the fields as sent to Vela.

@@ -37,6 +37,9 @@ const (
 	// is not activated). Stop call uploads, keep the queue and check the
 	// Organisation later.
 	PauseCalls
+	// PauseChats: the organisation's monthly chat allocation is used up.
+	// Stop chat uploads only; calls go on.
+	PauseChats
 	// PauseAll: the credentials or the configuration are wrong (a 401 that
 	// survives a refresh, a refused refresh token, 403, 404). Stop
 	// everything and tell the administrator the Error, which says what to
@@ -53,6 +56,8 @@ func (a Action) String() string {
 		return "park"
 	case PauseCalls:
 		return "pause calls"
+	case PauseChats:
+		return "pause chats"
 	case PauseAll:
 		return "pause all"
 	}
@@ -98,6 +103,7 @@ const (
 	fixPaths        = "check api.base_url and the API paths"
 	fixCredential   = "check the api token settings"
 	fixAllocationOf = "organisation %s has used its monthly call minutes or is not activated; call uploads resume when it has minutes again"
+	fixChatsOf      = "organisation %s has used its monthly chat allocation; chat uploads resume when it has chats again (calls go on)"
 )
 
 // classify says what a reply of status with message means for an op of
@@ -136,9 +142,11 @@ func classify(kind opKind, status int, message, org string) (Action, string) {
 	case status == http.StatusNotFound, status == http.StatusMethodNotAllowed:
 		// No recording can cause these: the endpoint is wrong.
 		return PauseAll, fixPaths
+	case kind == opChat && status == http.StatusBadRequest && contains(message, "chats allocation exceeded"):
+		return PauseChats, fmt.Sprintf(fixChatsOf, org)
 	case kind == opCall && status == http.StatusBadRequest && contains(message, "allocation exceeded"):
 		return PauseCalls, fmt.Sprintf(fixAllocationOf, org)
-	case kind == opCall:
+	case kind == opCall, kind == opChat:
 		return Park, ""
 	}
 	// Other 4xx to calls that no job caused: nothing to park, and sending

@@ -50,6 +50,7 @@ type opKind int
 
 const (
 	opCall         opKind = iota // a request for one recording: bad content parks the job
+	opChat                       // a chat upload: bad content parks the job
 	opOrganisation               // the organisation's entitlement
 	opRefresh                    // exchanging the refresh token
 	opLogin                      // signing in with e-mail and password

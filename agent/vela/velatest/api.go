@@ -392,7 +392,10 @@ func (s *Server) chatsNewer(req *apiRequest) (int, any) {
 	case len(in.Chats) == 0:
 		return http.StatusBadRequest, message{"Missing chats"}
 	}
-	id := s.recordChat(req)
+	id, ok := s.recordChat(req)
+	if !ok {
+		return http.StatusBadRequest, message{"Monthly chats allocation exceeded"}
+	}
 	return http.StatusOK, map[string]string{"message": "Chat successfully created.", "id": id}
 }
 
@@ -411,7 +414,10 @@ func (s *Server) chatsSeed(req *apiRequest) (int, any) {
 	case len(in.ChatData) == 0 || string(in.ChatData) == "null":
 		return http.StatusBadRequest, message{"Missing chat_data"}
 	}
-	id := s.recordChat(req)
+	id, ok := s.recordChat(req)
+	if !ok {
+		return http.StatusBadRequest, message{"Monthly chats allocation exceeded"}
+	}
 	return http.StatusOK, map[string]string{
 		"status":            "success",
 		"message":           "Chat data uploaded successfully",
@@ -420,10 +426,16 @@ func (s *Server) chatsSeed(req *apiRequest) (int, any) {
 	}
 }
 
-func (s *Server) recordChat(req *apiRequest) string {
+func (s *Server) recordChat(req *apiRequest) (string, bool) {
 	id := "chat_" + randomHex(8)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.chatsLeft == 0 {
+		return "", false
+	}
+	if s.chatsLeft > 0 {
+		s.chatsLeft--
+	}
 	s.chats = append(s.chats, ChatRecord{Path: req.URL.Path, ID: id, Body: json.RawMessage(req.body), Time: s.now()})
-	return id
+	return id, true
 }

@@ -21,6 +21,7 @@
 package velatest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -65,11 +66,15 @@ type Options struct {
 	MaxFileSize     int64         // content-length-range upper bound in every policy; default 1 GiB
 	Allocation      float64       // monthly minutes; default 1e6. Each presign uses MinutesPerCall
 	MinutesPerCall  float64       // default 1
-	Dir             string        // "" keeps objects in memory; else objects persist on disk under Dir (demo)
-	Listen          string        // API listen address; default "127.0.0.1:0"
-	S3Listen        string        // S3 listen address; default "127.0.0.1:0"
-	External        *ExternalS3   // presign for an external S3 server (e.g. versitygw) instead of the built-in one
-	Logger          *slog.Logger  // nil = discard
+	// ChatAllocation is how many chats the organisation may upload this
+	// month; 0 is no limit. Past it, chat uploads get 400 "Monthly chats
+	// allocation exceeded".
+	ChatAllocation int
+	Dir            string       // "" keeps objects in memory; else objects persist on disk under Dir (demo)
+	Listen         string       // API listen address; default "127.0.0.1:0"
+	S3Listen       string       // S3 listen address; default "127.0.0.1:0"
+	External       *ExternalS3  // presign for an external S3 server (e.g. versitygw) instead of the built-in one
+	Logger         *slog.Logger // nil = discard
 
 	// Now is the server's clock for token lifetimes and policy expiry
 	// checks; nil means time.Now. Policies themselves are signed by the
@@ -137,6 +142,7 @@ type Server struct {
 	refresh      []string             // the account's refresh tokens, oldest first, at most maxRefreshTokens
 	access       map[string]time.Time // access token -> expiry
 	allocation   float64
+	chatsLeft    int // -1: no limit
 	used         float64
 	faults       map[Op][]*pendingFault
 	counts       map[Op]int
@@ -155,6 +161,7 @@ func Start(o Options) (*Server, error) {
 		now:        o.Now,
 		access:     make(map[string]time.Time),
 		allocation: o.Allocation,
+		chatsLeft:  cmp.Or(o.ChatAllocation, -1),
 		faults:     make(map[Op][]*pendingFault),
 		counts:     make(map[Op]int),
 		hooks:      make(map[Op]func(*http.Request)),
@@ -371,6 +378,14 @@ func (s *Server) RefreshToken() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.startRefresh
+}
+
+// SetChatAllocation sets how many more chats may be uploaded; 0 refuses
+// every chat, a negative number lifts the limit.
+func (s *Server) SetChatAllocation(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.chatsLeft = n
 }
 
 // SetAllocation sets the monthly allocation in minutes; raising it restores

@@ -1,0 +1,286 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/vela-agent/vela-agent/agent/bulk"
+	"github.com/vela-agent/vela-agent/agent/config"
+	"github.com/vela-agent/vela-agent/agent/meta"
+	"github.com/vela-agent/vela-agent/agent/tree"
+	"github.com/vela-agent/vela-agent/store"
+)
+
+// A bulk ZIP's job is expanded into one call job per recording, its
+// children (store.Expand): each is extracted to the spool by its own stage
+// step, presigned and uploaded on its own, so a crash in the middle of a
+// 3 GB ZIP resumes at the next recording. The ZIP waits (Ready) until its
+// children are finished, then its source's after_upload applies to it.
+//
+//	zip   queued [─stage─> staged] ─expand─> ready ─await─> uploaded ─finish─> done
+//	child queued ─stage (extract)─> staged ─describe─> ... as any call
+//
+// A child's path is the ZIP's path joined with the entry's name
+// ("batch.zip/rec/a.wav"): no file of the tree can have it, and it is the
+// same at every expansion, which makes Expand idempotent.
+
+// zipRecheck is how often a ZIP waiting for its recordings looks again.
+var zipRecheck = 5 * time.Second
+
+// maxZipManifest bounds the metadata.csv read from a ZIP.
+const maxZipManifest = 64 << 20
+
+// openZip opens the job's ZIP (its spool copy once staged) and checks its
+// structure.
+func openZip(cfg *config.Config, f *os.File, size int64) (*bulk.Archive, error) {
+	return bulk.Open(f, size, bulk.Limits{MaxTotal: int64(cfg.Upload.ZipMaxTotal)})
+}
+
+// refusal words a bulk error for the ZIP's job: a refused archive parks
+// it; anything else is a read error of this file.
+func refusal(name string, err error) error {
+	var rf *bulk.Refused
+	if errors.As(err, &rf) {
+		return parked{fmt.Sprintf("ZIP refused, nothing of it is uploaded: %v", rf)}
+	}
+	return fileError{fmt.Errorf("read %s: %w", name, err)}
+}
+
+// expandZip checks a bulk ZIP whole, then adds a call job per recording:
+// Queued (or Staged) -> Ready.
+func (a *Agent) expandZip(ctx context.Context, r *jobRun) error {
+	j := r.j
+	fi, err := r.stat()
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return skipped{"file no longer exists"}
+	case errors.Is(err, tree.ErrLink):
+		return skipped{notFollowed}
+	case err != nil:
+		return fmt.Errorf("expand %s: %w", j.Path, err)
+	case !fi.Mode().IsRegular():
+		return skipped{"not a regular file"}
+	case !sameVersion(j, fi):
+		a.changed(r, fi)
+		return skipped{"file changed since it was found; the new version is queued"}
+	}
+	f, err := r.open()
+	if err != nil {
+		return fileError{fmt.Errorf("read %s: %w", j.Path, err)}
+	}
+	defer f.Close()
+	z, err := openZip(r.cfg, f, j.Size)
+	if err != nil {
+		return refusal(j.Path, err)
+	}
+	if err := z.Verify(ctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return refusal(j.Path, err)
+	}
+	sc, _ := r.cfg.Source(j.Source)
+	zone := sc.Meta().Location()
+	var children []store.Found
+	var warnings []string
+	for _, e := range z.Entries() {
+		if e.Kind == bulk.Manifest {
+			continue
+		}
+		mod := e.Modified
+		if !e.ModifiedExact && !mod.IsZero() {
+			// ZIP times are wall clocks without a zone: the source's.
+			mod = time.Date(mod.Year(), mod.Month(), mod.Day(), mod.Hour(), mod.Minute(), mod.Second(), 0, zone)
+		}
+		if mod.IsZero() {
+			mod = j.ModTime
+		}
+		c := store.Found{Source: j.Source, Path: j.Path + "/" + e.Name, Size: e.Size, ModTime: mod, Kind: store.Call, Parent: j.ID, Skip: e.Skip}
+		switch {
+		case e.Skip != "":
+		case e.Kind != bulk.Recording:
+			c.Skip = "not a recording (inside a ZIP only audio files and metadata.csv are read)"
+		default:
+			lane := store.LaneStage
+			c.Lane = &lane
+		}
+		if c.Skip != "" {
+			warnings = append(warnings, fmt.Sprintf("entry %q skipped: %s", e.Name, c.Skip))
+		}
+		children = append(children, c)
+	}
+	n, err := a.store.Expand(j.ID, children)
+	if err != nil {
+		return fmt.Errorf("expand %s: %w", j.Path, err)
+	}
+	a.log.Info("ZIP expanded", "file", j.Path, "entries", len(children), "new_jobs", n)
+	j.Warnings = warnings
+	j.State = store.Ready
+	return nil
+}
+
+// awaitZip finishes a ZIP once all its recordings are: Ready -> Uploaded.
+func (a *Agent) awaitZip(_ context.Context, r *jobRun) error {
+	left, err := a.store.ChildrenLeft(r.j.ID)
+	if err != nil {
+		return fmt.Errorf("ZIP %s: %w", r.j.Path, err)
+	}
+	if left > 0 {
+		return waiting{a.now().Add(zipRecheck), fmt.Sprintf("%d recordings of the ZIP are not finished", left)}
+	}
+	r.j.State = store.Uploaded
+	return nil
+}
+
+// zipEntry finds the child's ZIP and the entry's name in it.
+func (a *Agent) zipEntry(r *jobRun) (parent *store.Job, name string, err error) {
+	parent, err = a.store.Get(r.j.Parent)
+	if err != nil {
+		return nil, "", parked{fmt.Sprintf("the ZIP it came from (job %d) is gone: %v", r.j.Parent, err)}
+	}
+	name, ok := cutPrefix(r.j.Path, parent.Path+"/")
+	if !ok {
+		return nil, "", parked{fmt.Sprintf("path %q is not inside its ZIP %q", r.j.Path, parent.Path)}
+	}
+	return parent, name, nil
+}
+
+func cutPrefix(s, prefix string) (string, bool) {
+	if len(s) <= len(prefix) || s[:len(prefix)] != prefix {
+		return "", false
+	}
+	return s[len(prefix):], true
+}
+
+// openParent opens the ZIP a child came from: the ZIP's spool copy, or
+// the source's file.
+func (a *Agent) openParent(r *jobRun, parent *store.Job) (*os.File, error) {
+	if parent.Spool != "" {
+		return openFile(filepath.Dir(parent.Spool), filepath.Base(parent.Spool))
+	}
+	return r.src.Open(parent)
+}
+
+// extract copies a ZIP child's recording to the spool, its size and CRC
+// checked: Queued -> Staged.
+func (a *Agent) extract(ctx context.Context, r *jobRun) error {
+	j := r.j
+	parent, name, err := a.zipEntry(r)
+	if err != nil {
+		return err
+	}
+	f, err := a.openParent(r, parent)
+	if err != nil {
+		return fileError{fmt.Errorf("read the ZIP %s: %w", parent.Path, err)}
+	}
+	defer f.Close()
+	z, err := openZip(r.cfg, f, parent.Size)
+	if err != nil {
+		return refusal(parent.Path, err)
+	}
+	entry := -1
+	for _, e := range z.Entries() {
+		if e.Name == name {
+			entry = e.Index
+		}
+	}
+	if entry < 0 {
+		return parked{fmt.Sprintf("entry %q is no longer in the ZIP", name)}
+	}
+	spool := spoolPath(r.cfg.StateDir, j)
+	if err := os.MkdirAll(filepath.Dir(spool), 0o700); err != nil {
+		return fmt.Errorf("extract %s: %w", j.Path, err)
+	}
+	if err := roomFor(filepath.Dir(spool), j.Source, j.Size); err != nil {
+		return err
+	}
+	part := spool + ".part"
+	out, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("extract %s: %w", j.Path, err)
+	}
+	_, err = z.Extract(ctx, entry, out)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chtimes(part, j.ModTime, j.ModTime)
+	}
+	if err == nil {
+		err = os.Rename(part, spool)
+	}
+	if err != nil {
+		os.Remove(part)
+		switch {
+		case errors.Is(err, syscall.ENOSPC):
+			return spoolFull{source: j.Source, err: err}
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		var rf *bulk.Refused
+		if errors.As(err, &rf) {
+			return parked{fmt.Sprintf("entry %q cannot be extracted: %v", name, rf)}
+		}
+		return fmt.Errorf("extract %s: %w", j.Path, err)
+	}
+	j.Spool, j.State = spool, store.Staged
+	return nil
+}
+
+// zipRow finds the row of a ZIP child in its ZIP's metadata.csv, by the
+// entry's base name (exactly, then ignoring case). The manifest is read
+// once per ZIP version, through the manifests cache.
+func (a *Agent) zipRow(mc *manifests, m *config.Metadata, r *jobRun) (*meta.Row, string, []string) {
+	parent, name, err := a.zipEntry(r)
+	if err != nil {
+		return nil, "", nil
+	}
+	mname := parent.Path + "/metadata.csv"
+	man, err := mc.cached(fmt.Sprintf("zip %d", parent.ID), parent.Size, parent.ModTime, m, func() (*meta.Manifest, error) {
+		f, err := a.openParent(r, parent)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		z, err := openZip(r.cfg, f, parent.Size)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range z.Entries() {
+			if e.Kind != bulk.Manifest {
+				continue
+			}
+			if e.Size > maxZipManifest {
+				return nil, fmt.Errorf("it is %d bytes, over %d", e.Size, maxZipManifest)
+			}
+			var buf bytes.Buffer
+			if _, err := z.Extract(context.Background(), e.Index, &buf); err != nil {
+				return nil, err
+			}
+			return meta.ReadManifest(mname, &buf, meta.ManifestOptions{Columns: m.Columns, FilenameColumn: m.FilenameColumn})
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return nil, "", []string{fmt.Sprintf("%s: cannot be read: %v", mname, err)}
+	}
+	if man == nil {
+		return nil, "", nil
+	}
+	row, ok := man.Lookup(path.Base(name))
+	if !ok {
+		return nil, "", nil
+	}
+	return row, mname, nil
+}
