@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vela-agent/vela-agent/agent/bulk"
 	"github.com/vela-agent/vela-agent/agent/config"
 	"github.com/vela-agent/vela-agent/agent/meta"
 	"github.com/vela-agent/vela-agent/agent/tree"
@@ -30,7 +32,7 @@ type Explanation struct {
 	// Fields are the metadata sent, each with the rule that gave it.
 	Fields   map[string]meta.Field `json:"fields,omitempty"`
 	Warnings []string              `json:"warnings,omitempty"`
-	// Rows is the number of recordings a manifest names.
+	// Rows is the number of recordings a manifest names, or a ZIP holds.
 	Rows int `json:"rows,omitempty"`
 }
 
@@ -103,6 +105,15 @@ func explain(mc *manifests, cfg *config.Config, file string) Explanation {
 		return e
 	}
 
+	if j.Kind == store.Zip {
+		explainZip(&e, cfg, root, rel, j.Size)
+		return e
+	}
+	if j.Kind == store.Chat {
+		e.Outcome = "post: chat transcripts (explain shows calls' metadata only)"
+		return e
+	}
+
 	e.FileName = fileName(j)
 	switch {
 	case j.Size == 0:
@@ -152,4 +163,35 @@ func outcome(err error) string {
 		return "park: " + pk.reason
 	}
 	return "error: " + err.Error()
+}
+
+// explainZip says whether a bulk ZIP would be expanded, and how many
+// recordings it holds.
+func explainZip(e *Explanation, cfg *config.Config, root, rel string, size int64) {
+	f, err := tree.Open(root, rel)
+	if err != nil {
+		e.Outcome = "error: " + err.Error()
+		return
+	}
+	defer f.Close()
+	z, err := openZip(cfg, f, size)
+	if err == nil {
+		err = z.Verify(context.Background())
+	}
+	if err != nil {
+		e.Outcome = outcome(refusal(rel, err))
+		return
+	}
+	for _, en := range z.Entries() {
+		switch {
+		case en.Kind == bulk.Manifest:
+		case en.Skip != "":
+			e.Warnings = append(e.Warnings, fmt.Sprintf("entry %q skipped: %s", en.Name, en.Skip))
+		case en.Kind != bulk.Recording:
+			e.Warnings = append(e.Warnings, fmt.Sprintf("entry %q skipped: not a recording", en.Name))
+		default:
+			e.Rows++
+		}
+	}
+	e.Outcome = fmt.Sprintf("expand: %d recordings, each uploaded on its own", e.Rows)
 }
