@@ -78,18 +78,36 @@ func (s *Source) Check(ctx context.Context) []CheckResult {
 	defer c.close()
 	stop := c.watch(ctx)
 	defer stop()
-	entries, err := c.c.List(s.opts.Dir)
+	l, err := s.list(ctx, c, s.opts.Dir)
+	n := 0
 	if err != nil {
 		err = fmt.Errorf("cannot list remote folder %s: %w", s.opts.Dir, err)
-	}
-	how := "LIST"
-	if c.c.IsTimePreciseInList() {
-		how = "MLSD"
-	} else if c.c.IsGetTimeSupported() {
-		how = "LIST, with MDTM for exact times"
+		if c.c == nil { // dialling again, to list with LIST, failed
+			add("list", err, "")
+			return res
+		}
 	} else {
+		for _, it := range l.items {
+			if it.kind != kindSelf && it.name != "." && it.name != ".." {
+				n++
+			}
+		}
+		if l.broken != "" {
+			err = fmt.Errorf("%s lists %d entries, but not whole: %s", s.opts.Dir, n, l.broken)
+		}
+	}
+	var how string
+	switch {
+	case c.c.IsTimePreciseInList():
+		how = "MLSD"
+	case c.c.IsGetTimeSupported():
+		how = "LIST, with MDTM for exact times"
+	default:
 		how = "LIST; no MDTM, so times are minute-precise"
 	}
-	add("list", err, fmt.Sprintf("%s lists %d entries (%s)", s.opts.Dir, len(entries), how))
+	if c.fallback != "" {
+		how += "; the server refused MLSD: " + c.fallback
+	}
+	add("list", err, fmt.Sprintf("%s lists %d entries (%s)", s.opts.Dir, n, how))
 	return res
 }

@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	jftp "github.com/jlaffaye/ftp"
@@ -36,9 +37,28 @@ func (c *deadlineConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// conn is one logged-in connection.
+// tapConn shows what a data connection reads to an MLSD tap.
+type tapConn struct {
+	net.Conn
+	tap *mlsdTap
+}
+
+func (c *tapConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.tap.write(p[:n])
+	return n, err
+}
+
+// conn is one logged-in connection. Only the goroutine using it (the
+// holder of its pool's token) touches c, fallback and the tap's contents.
 type conn struct {
 	c *jftp.ServerConn
+	// fallback says why this connection lists with LIST although the
+	// server's FEAT offers MLSD; "" when it does not.
+	fallback string
+	// tap, while set, is given the data connections dialled, so that
+	// an MLSD listing is read through it.
+	tap atomic.Pointer[mlsdTap]
 
 	mu   sync.Mutex // guards raws
 	raws []net.Conn // the control connection, then the latest data connection
@@ -80,8 +100,21 @@ func (c *conn) watch(ctx context.Context) (stop func() bool) {
 
 // dial connects and logs in. Errors say what failed, never the password.
 func (s *Source) dial(ctx context.Context) (*conn, error) {
-	o := &s.opts
 	cn := &conn{}
+	if err := s.dialInto(ctx, cn, false); err != nil {
+		return nil, err
+	}
+	return cn, nil
+}
+
+// dialInto connects and logs in on cn, which must be new or closed, with
+// MLSD off when noMLSD.
+func (s *Source) dialInto(ctx context.Context, cn *conn, noMLSD bool) error {
+	o := &s.opts
+	cn.mu.Lock()
+	cn.raws = nil
+	cn.mu.Unlock()
+	cn.c, cn.fallback = nil, ""
 	first := true
 	dialFunc := func(network, addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: o.Timeout}
@@ -106,6 +139,10 @@ func (s *Source) dial(ctx context.Context) (*conn, error) {
 			}
 			c = tc
 		}
+		if t := cn.tap.Load(); t != nil && !control {
+			t.dialled = true
+			c = &tapConn{Conn: c, tap: t}
+		}
 		return c, nil
 	}
 	opts := []jftp.DialOption{
@@ -113,7 +150,7 @@ func (s *Source) dial(ctx context.Context) (*conn, error) {
 		jftp.DialWithTimeout(o.Timeout),
 		jftp.DialWithShutTimeout(o.Timeout),
 		jftp.DialWithDialFunc(dialFunc),
-		jftp.DialWithDisabledMLSD(o.List == ListLIST),
+		jftp.DialWithDisabledMLSD(o.List == ListLIST || noMLSD),
 	}
 	if s.tls != nil {
 		if o.ImplicitTLS {
@@ -127,22 +164,24 @@ func (s *Source) dial(ctx context.Context) (*conn, error) {
 	c, err := jftp.Dial(o.Addr, opts...)
 	if err != nil {
 		cn.abort()
-		return nil, &stepError{step: stepConnect, err: err}
+		return &stepError{step: stepConnect, err: err}
 	}
 	cn.c = c
 	if err := c.Login(o.User, o.Password); err != nil {
 		cn.close()
+		cn.c = nil
 		if isTLS(err) {
-			return nil, &stepError{step: stepConnect, err: &tlsError{err}}
+			return &stepError{step: stepConnect, err: &tlsError{err}}
 		}
-		return nil, &stepError{step: stepLogin, err: err}
+		return &stepError{step: stepLogin, err: err}
 	}
 	if o.List == ListMLSD && !c.IsTimePreciseInList() {
 		cn.close()
-		return nil, &stepError{step: stepList, err: errNoMLSD}
+		cn.c = nil
+		return &stepError{step: stepList, err: errNoMLSD}
 	}
 	s.stats.redials.Add(1)
-	return cn, nil
+	return nil
 }
 
 var errNoMLSD = errors.New("the server does not offer MLSD (list: mlsd); use list: auto or list: list")
@@ -292,10 +331,10 @@ func (p *pool) get(ctx context.Context) (*conn, error) {
 	return c, nil
 }
 
-// put gives c back; a connection that failed (err is a connection error)
-// is closed instead of kept.
+// put gives c back; a connection that failed (err is a connection error),
+// or whose dialling again failed, is closed instead of kept.
 func (p *pool) put(c *conn, err error) {
-	if err != nil && isConnErr(err) {
+	if c.c == nil || err != nil && isConnErr(err) {
 		c.close()
 	} else {
 		p.mu.Lock()
@@ -318,12 +357,18 @@ func (p *pool) closeAll() {
 
 // with runs fn on a pooled connection, with ctx's end aborting it.
 func (p *pool) with(ctx context.Context, fn func(c *jftp.ServerConn) error) error {
+	return p.withConn(ctx, func(c *conn) error { return fn(c.c) })
+}
+
+// withConn is with for a fn that may also dial c again (see
+// [Source.list]).
+func (p *pool) withConn(ctx context.Context, fn func(c *conn) error) error {
 	c, err := p.get(ctx)
 	if err != nil {
 		return err
 	}
 	stop := c.watch(ctx)
-	err = fn(c.c)
+	err = fn(c)
 	stop()
 	p.put(c, err)
 	if ctx.Err() != nil {

@@ -11,9 +11,18 @@
 // Remote names are outside input. A name that is empty, ".", "..", holds a
 // slash, a backslash, NUL or another control character, or is not valid
 // UTF-8, is refused: logged once with the reason and listed by
-// [Source.Problem]. Symbolic links are never followed. Every FTP operation
+// [Source.Problem]. Symbolic links are never followed, and only entries
+// the server calls regular files are offered: MLSD's type=file (an unknown
+// type, or none, is not a file) and LIST's "-" lines. Every FTP operation
 // has a deadline (Options.Timeout) on each read and write of its
 // connections, so a hung server costs at most that long.
+//
+// A server that lists badly costs no state: when a folder's listing fails,
+// or comes back with MLSD lines that do not parse or cut off in the middle
+// of a line, the files known in it that the listing did not show are kept,
+// not forgotten as deleted, and the folder is shown by Problem and counted
+// as Unreadable. With List "auto", a server that offers MLSD in FEAT but
+// refuses it is listed with LIST on that connection.
 package ftp
 
 import (
@@ -126,14 +135,19 @@ type Source struct {
 	// goroutine running Run uses it.
 	mem map[string]*entry
 
-	mu       sync.Mutex // guards the fields below
-	forgets  []string
-	problem  string              // connection-level problem now; "" when none
-	refused  map[string]string   // hostile remote names (as listed, quoted) -> why
-	failed   map[string]string   // folders the latest poll could not list -> why
-	links    map[string]struct{} // symbolic links the latest poll skipped
-	sizes    map[string]int64    // path -> size when offered, for Move's idempotence
-	noPrecis bool                // the server gives only minute-precise times
+	mu         sync.Mutex // guards the fields below
+	forgets    []string
+	problem    string            // connection-level problem now; "" when none
+	refused    map[string]string // hostile remote names (as listed, quoted) -> why
+	failed     map[string]string // folders the latest poll could not list -> why
+	incomplete map[string]string // folders (remote paths) the latest poll listed in part -> why
+	skipped    map[string]string // links and other non-files the latest poll skipped -> why
+	sizes      map[string]int64  // path -> size when offered, for Move's idempotence
+	noPrecis   bool              // the server gives only minute-precise times
+	// fallback is why the listing connection uses LIST although FEAT
+	// offers MLSD ("" when it does not); fallbackLogged is the reply last
+	// logged as a warning.
+	fallback, fallbackLogged string
 }
 
 // New checks o, fills in its defaults and returns a Source. It does not
@@ -192,14 +206,16 @@ func New(o Options) (*Source, error) {
 		logger = slog.Default()
 	}
 	s := &Source{
-		opts:    o,
-		filter:  f,
-		log:     logger.With("source", o.Name),
-		now:     time.Now,
-		mem:     make(map[string]*entry),
-		refused: make(map[string]string),
-		failed:  make(map[string]string),
-		sizes:   make(map[string]int64),
+		opts:       o,
+		filter:     f,
+		log:        logger.With("source", o.Name),
+		now:        time.Now,
+		mem:        make(map[string]*entry),
+		refused:    make(map[string]string),
+		failed:     make(map[string]string),
+		incomplete: make(map[string]string),
+		skipped:    make(map[string]string),
+		sizes:      make(map[string]int64),
 	}
 	if o.TLS != nil {
 		c := o.TLS.Clone()
@@ -236,6 +252,9 @@ func (s *Source) URL() string {
 func (s *Source) Mode() (mode, reason string) {
 	reason = fmt.Sprintf("polling %s every %v", s.URL(), s.opts.PollInterval)
 	s.mu.Lock()
+	if s.fallback != "" {
+		reason += " with LIST (the server refused MLSD: " + s.fallback + ")"
+	}
 	if s.noPrecis {
 		reason += " (server times are minute-precise: no MLSD, no MDTM)"
 	}
@@ -246,7 +265,9 @@ func (s *Source) Mode() (mode, reason string) {
 // Problem says what an admin must fix now, or "" when nothing: the server
 // unreachable, the login refused, the TLS certificate not trusted (with the
 // x509 problem spelled out), the folder not listable, or else the folders
-// below it that could not be listed and the remote names refused.
+// below it that could not be listed, the folders whose listing came back
+// incomplete (MLSD lines not understood, a listing cut off) and the remote
+// names refused.
 func (s *Source) Problem() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -255,6 +276,9 @@ func (s *Source) Problem() string {
 	}
 	var parts []string
 	if p := sumUp(s.failed, "folder unreadable", "folders unreadable"); p != "" {
+		parts = append(parts, p)
+	}
+	if p := sumUp(s.incomplete, "folder listed incompletely", "folders listed incompletely"); p != "" {
 		parts = append(parts, p)
 	}
 	if p := sumUp(s.refused, "remote name refused", "remote names refused"); p != "" {
@@ -328,8 +352,10 @@ type counters struct {
 }
 
 // Stats returns the source's figures: completed polls as Scans, files
-// handed over as Found, symbolic links and refused names as Skipped (each
-// counted when first seen), folders not listable now as Unreadable.
+// handed over as Found, symbolic links, other entries that are not regular
+// files and refused names as Skipped (each counted when first seen),
+// folders not listable now or listed incompletely by the latest poll as
+// Unreadable.
 func (s *Source) Stats() watcher.Stats {
 	c := &s.stats
 	return watcher.Stats{

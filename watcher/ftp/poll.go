@@ -10,35 +10,43 @@ import (
 	"strings"
 	"time"
 
-	jftp "github.com/jlaffaye/ftp"
-
 	"github.com/vela-agent/vela-agent/watcher"
 )
 
 // entry is what the polls remember of one remote file.
 type entry struct {
-	size   int64
-	listed time.Time // the time the listing gave (minute-precise with LIST)
-	mtime  time.Time // the exact time; zero until known
-	first  time.Time // when this size and listed time were first seen
-	polls  int       // polls in a row that saw this size and listed time
-	gen    uint32    // the poll that last saw the file
-	sent   bool      // this version was offered
+	size    int64
+	listed  time.Time // the time the listing gave (minute-precise with LIST)
+	precise bool      // listed came from MLSD
+	mtime   time.Time // the exact time; zero until known
+	first   time.Time // when this size and listed time were first seen
+	polls   int       // polls in a row that saw this size and listed time
+	gen     uint32    // the poll that last saw the file
+	sent    bool      // this version was offered
 }
 
 // poll is the state of one poll.
 type poll struct {
-	s       *Source
-	c       *jftp.ServerConn
-	gen     uint32
-	now     time.Time
-	precise bool // listing times are exact (MLSD)
-	mdtm    bool // MDTM can give exact times
-	batch   []watcher.File
-	failed  map[string]string
-	refused map[string]string
-	seen    int
-	dirs    []string // folders still to list
+	s          *Source
+	ctx        context.Context
+	c          *conn
+	gen        uint32
+	now        time.Time
+	batch      []watcher.File
+	failed     map[string]string // folders not listable -> why
+	incomplete map[string]string // folders listed in part -> why
+	refused    map[string]string // hostile names, quoted -> why
+	skipped    map[string]string // links and other non-files -> why
+	seen       int
+	dirs       []string // folders still to list
+}
+
+func (s *Source) newPoll(ctx context.Context, gen uint32) *poll {
+	return &poll{
+		s: s, ctx: ctx, gen: gen, now: s.now(),
+		failed: map[string]string{}, incomplete: map[string]string{},
+		refused: map[string]string{}, skipped: map[string]string{},
+	}
 }
 
 // Run polls until ctx ends and sends the settled files to found, in batches
@@ -70,8 +78,8 @@ func (s *Source) Run(ctx context.Context, found chan<- []watcher.File) error {
 		}
 		gen++
 		started := time.Now()
-		p := &poll{s: s, gen: gen, now: s.now(), failed: map[string]string{}, refused: map[string]string{}}
-		err := s.lister.with(ctx, p.run)
+		p := s.newPoll(ctx, gen)
+		err := s.lister.withConn(ctx, p.run)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -100,7 +108,7 @@ func (s *Source) Run(ctx context.Context, found chan<- []watcher.File) error {
 		s.stats.lastPoll.Store(int64(took))
 		s.stats.pollTime.Add(int64(took))
 		s.stats.lastFiles.Store(int64(p.seen))
-		s.stats.unreadable.Store(int64(len(p.failed)))
+		s.stats.unreadable.Store(int64(len(p.failed) + len(p.incomplete)))
 		p.sweep()
 		s.log.Debug("polled", "files", p.seen, "took", took)
 		if err := p.send(ctx, found); err != nil {
@@ -111,14 +119,9 @@ func (s *Source) Run(ctx context.Context, found chan<- []watcher.File) error {
 }
 
 // run lists the tree on c and records what it saw.
-func (p *poll) run(c *jftp.ServerConn) error {
+func (p *poll) run(c *conn) error {
 	s := p.s
 	p.c = c
-	p.precise = c.IsTimePreciseInList()
-	p.mdtm = c.IsGetTimeSupported()
-	s.mu.Lock()
-	s.noPrecis = !p.precise && !p.mdtm
-	s.mu.Unlock()
 	for _, rel := range s.takeForgets() {
 		delete(s.mem, rel)
 	}
@@ -126,40 +129,39 @@ func (p *poll) run(c *jftp.ServerConn) error {
 	for len(p.dirs) > 0 {
 		dir := p.dirs[len(p.dirs)-1]
 		p.dirs = p.dirs[:len(p.dirs)-1]
-		abs := s.opts.Dir
-		if dir != "." {
-			abs = s.remote(dir)
-		}
-		entries, err := c.List(abs)
+		abs := s.remote(dir)
+		l, err := s.list(p.ctx, c, abs)
 		if err != nil {
 			var tp *textproto.Error
-			if dir == "." || !errors.As(err, &tp) {
+			if dir == "." || !errors.As(err, &tp) || c.c == nil { // c.c: dialling again failed
 				return fmt.Errorf("cannot list remote folder %s: %w", abs, err)
 			}
 			p.failed[dir] = fmt.Sprintf("%d %s", tp.Code, strings.TrimSpace(tp.Msg))
 			continue
 		}
-		for _, e := range entries {
-			if err := p.entry(dir, abs, e); err != nil {
+		if l.broken != "" {
+			p.incomplete[dir] = l.broken
+		}
+		for _, it := range l.items {
+			if err := p.entry(dir, it, l.precise); err != nil {
 				return err
 			}
 		}
 	}
+	s.mu.Lock()
+	s.noPrecis = !c.c.IsTimePreciseInList() && !c.c.IsGetTimeSupported()
+	s.fallback = c.fallback
+	s.mu.Unlock()
 	return nil
 }
 
-// entry looks at one listed entry of the folder dir (abs on the server).
-func (p *poll) entry(dir, abs string, e *jftp.Entry) error {
+// entry looks at one listed entry of the folder dir; precise says whether
+// its time is exact (MLSD).
+func (p *poll) entry(dir string, it item, precise bool) error {
 	s := p.s
-	name := e.Name
-	if name == "." || name == ".." {
+	name := it.name
+	if it.kind == kindSelf || name == "." || name == ".." {
 		return nil
-	}
-	if e.Type == jftp.EntryTypeFolder && strings.Contains(name, "/") {
-		// MLSD's cdir and pdir entries may carry the folder's own path.
-		if c := path.Clean(name); c == abs || c == path.Dir(abs) {
-			return nil
-		}
 	}
 	rel := name
 	if dir != "." {
@@ -169,31 +171,37 @@ func (p *poll) entry(dir, abs string, e *jftp.Entry) error {
 		p.refuse(dir, name, why)
 		return nil
 	}
-	switch e.Type {
-	case jftp.EntryTypeLink:
-		p.skipLink(rel)
-	case jftp.EntryTypeFolder:
+	switch it.kind {
+	case kindLink:
+		p.skipped[rel] = it.what + ": not followed"
+	case kindOther:
+		p.skipped[rel] = it.what + ": not a regular file"
+	case kindFolder:
 		if s.opts.Recursive && s.filter.Dir(rel) {
 			p.pushDir(rel)
 		}
-	case jftp.EntryTypeFile:
+	case kindFile:
 		if !s.filter.File(rel) {
 			return nil
 		}
 		p.seen++
-		return p.observe(rel, e)
+		return p.observe(rel, it, precise)
 	}
 	return nil
 }
 
 // observe records a sighting of the file rel and offers it once settled.
-func (p *poll) observe(rel string, le *jftp.Entry) error {
+func (p *poll) observe(rel string, it item, precise bool) error {
 	s := p.s
-	size := int64(le.Size)
-	listed := le.Time
+	size, listed := it.size, it.time
 	e, ok := s.mem[rel]
+	if ok && e.size == size && e.precise != precise && sameTime(e.listed, e.precise, listed, s.opts.ServerTZ) {
+		// The same version, listed the other way (MLSD refused on one
+		// connection, not on the next): not a change.
+		e.listed, e.precise = listed, precise
+	}
 	if !ok || e.size != size || !e.listed.Equal(listed) {
-		e = &entry{size: size, listed: listed, first: p.now}
+		e = &entry{size: size, listed: listed, precise: precise, first: p.now}
 		s.mem[rel] = e
 	}
 	e.polls++
@@ -202,7 +210,7 @@ func (p *poll) observe(rel string, le *jftp.Entry) error {
 		return nil
 	}
 	if e.mtime.IsZero() {
-		t, err := p.exactTime(rel, listed)
+		t, err := p.exactTime(rel, listed, precise)
 		if err != nil {
 			return err
 		}
@@ -216,15 +224,36 @@ func (p *poll) observe(rel string, le *jftp.Entry) error {
 	return nil
 }
 
+// sameTime reports whether two listed times of a file, one from MLSD and
+// one from LIST (aPrecise says which a is), agree: LIST gives the minute,
+// or for older files only the day, of the server's wall clock in tz.
+func sameTime(a time.Time, aPrecise bool, b time.Time, tz *time.Location) bool {
+	exact, coarse := a, b
+	if !aPrecise {
+		exact, coarse = b, a
+	}
+	coarse = inZone(coarse, tz)
+	if exact.Truncate(time.Minute).Equal(coarse) {
+		return true
+	}
+	loc := time.UTC
+	if tz != nil {
+		loc = tz
+	}
+	c, x := coarse.In(loc), exact.In(loc)
+	return c.Hour() == 0 && c.Minute() == 0 && c.Second() == 0 &&
+		c.Year() == x.Year() && c.YearDay() == x.YearDay()
+}
+
 // exactTime returns the file's modification time to the second: the
 // listing's with MLSD, else MDTM's, else the listing's minute.
-func (p *poll) exactTime(rel string, listed time.Time) (time.Time, error) {
-	if p.precise {
+func (p *poll) exactTime(rel string, listed time.Time, precise bool) (time.Time, error) {
+	if precise {
 		return listed.UTC(), nil // RFC 3659: MLSD times are UTC
 	}
 	t := listed
-	if p.mdtm {
-		mt, err := p.c.GetTime(p.s.remote(rel))
+	if p.c.c.IsGetTimeSupported() {
+		mt, err := p.c.c.GetTime(p.s.remote(rel))
 		var tp *textproto.Error
 		switch {
 		case err == nil:
@@ -257,48 +286,55 @@ func (p *poll) refuse(dir, name, why string) {
 	p.refused[rel] = why
 }
 
-func (p *poll) skipLink(rel string) {
-	p.refused["\x00link:"+rel] = "" // remembered for sweep, not shown
-}
-
 // pushDir queues a folder for listing.
 func (p *poll) pushDir(rel string) { p.dirs = append(p.dirs, rel) }
 
-// sweep forgets the files this poll did not see, except below folders it
-// could not list, and publishes the folders and names it refused.
+// sweep forgets the files this poll did not see, except in and below
+// folders it could not list whole, and publishes the folders, names and
+// entries it refused or skipped.
 func (p *poll) sweep() {
 	s := p.s
+	kept := func(rel string) bool { return below(p.failed, rel) || below(p.incomplete, rel) }
 	for rel, e := range s.mem {
-		if e.gen != p.gen && !belowFailed(p.failed, rel) {
+		if e.gen != p.gen && !kept(rel) {
 			delete(s.mem, rel)
 		}
 	}
-	shown := make(map[string]string, len(p.refused))
 	s.mu.Lock()
-	old := s.refused
+	defer s.mu.Unlock()
 	for k, why := range p.refused {
-		_, known := old[k]
-		_, knownLink := s.links[k]
-		if strings.HasPrefix(k, "\x00link:") {
-			if !knownLink {
-				s.stats.skipped.Add(1)
-				s.log.Debug("not offered", "path", k[len("\x00link:"):], "why", "symlink: not followed")
-			}
-			continue
-		}
-		if !known {
+		if _, known := s.refused[k]; !known {
 			s.stats.skipped.Add(1)
 			s.log.Warn("remote name refused", "path", k, "why", why)
 		}
-		shown[k] = why
 	}
-	s.links = make(map[string]struct{})
-	for k := range p.refused {
-		if strings.HasPrefix(k, "\x00link:") {
-			s.links[k] = struct{}{}
+	s.refused = p.refused
+	for rel, why := range p.skipped {
+		if _, known := s.skipped[rel]; !known {
+			s.stats.skipped.Add(1)
+			s.log.Debug("not offered", "path", rel, "why", why)
 		}
 	}
-	s.refused = shown
+	for rel, why := range s.skipped { // not seen, as its folder was not listed whole
+		if _, ok := p.skipped[rel]; !ok && kept(rel) {
+			p.skipped[rel] = why
+		}
+	}
+	s.skipped = p.skipped
+	incomplete := make(map[string]string, len(p.incomplete))
+	for dir, why := range p.incomplete {
+		abs := s.remote(dir)
+		if old, ok := s.incomplete[abs]; !ok || old != why {
+			s.log.Warn("folder listed incompletely; its files not seen are kept", "folder", abs, "why", why)
+		}
+		incomplete[abs] = why
+	}
+	for abs := range s.incomplete {
+		if _, ok := incomplete[abs]; !ok {
+			s.log.Info("folder listed whole again", "folder", abs)
+		}
+	}
+	s.incomplete = incomplete
 	s.failed = p.failed
 	for rel := range s.sizes {
 		if _, ok := s.mem[rel]; !ok {
@@ -306,19 +342,22 @@ func (p *poll) sweep() {
 		}
 	}
 	s.problem = ""
-	s.mu.Unlock()
 }
 
-func belowFailed(failed map[string]string, rel string) bool {
-	if len(failed) == 0 {
+// below reports whether rel is in or below one of the folders of dirs
+// ("." is the root).
+func below(dirs map[string]string, rel string) bool {
+	if len(dirs) == 0 {
 		return false
 	}
-	for d := path.Dir(rel); d != "."; d = path.Dir(d) {
-		if _, ok := failed[d]; ok {
+	for d := path.Dir(rel); ; d = path.Dir(d) {
+		if _, ok := dirs[d]; ok {
 			return true
 		}
+		if d == "." || d == "/" {
+			return false
+		}
 	}
-	return false
 }
 
 // send hands the batch to found, at most maxBatch files at a time.

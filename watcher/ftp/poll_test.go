@@ -1,14 +1,13 @@
 package ftp
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	jftp "github.com/jlaffaye/ftp"
 )
 
 func TestPollNestedAndSettle(t *testing.T) {
@@ -139,21 +138,23 @@ func TestPollHostileNames(t *testing.T) {
 }
 
 // The embedded server lists links as the files they point to, so links
-// are fed to the poll directly.
+// and other entries are fed to the poll directly here; script_test.go and
+// vsftpd_test.go list them from servers.
 func TestPollSkipsLinks(t *testing.T) {
 	s, err := New(Options{Name: "n", Addr: "127.0.0.1:21", Recursive: true, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for gen := uint32(1); gen <= 2; gen++ {
-		p := &poll{s: s, gen: gen, now: time.Now(), precise: true, failed: map[string]string{}, refused: map[string]string{}}
-		for _, e := range []*jftp.Entry{
-			{Name: "l.wav", Type: jftp.EntryTypeLink, Target: "/etc/passwd"},
-			{Name: "ldir", Type: jftp.EntryTypeLink, Target: "/"},
-			{Name: "/", Type: jftp.EntryTypeFolder},
-			{Name: "..", Type: jftp.EntryTypeFolder},
+		p := s.newPoll(context.Background(), gen)
+		for _, it := range []item{
+			{name: "l.wav", kind: kindLink, what: "symbolic link"},
+			{name: "ldir", kind: kindLink, what: "OS.unix=slink:/"},
+			{name: "dev.wav", kind: kindOther, what: "type OS.unix=chr-1/3"},
+			{name: "/", kind: kindSelf},
+			{name: "..", kind: kindFolder},
 		} {
-			if err := p.entry(".", "/", e); err != nil {
+			if err := p.entry(".", it, true); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -162,8 +163,8 @@ func TestPollSkipsLinks(t *testing.T) {
 			t.Fatalf("followed: dirs %v batch %v", p.dirs, p.batch)
 		}
 	}
-	if st := s.Stats(); st.Skipped != 2 {
-		t.Errorf("skipped %d, want 2 (each link once)", st.Skipped)
+	if st := s.Stats(); st.Skipped != 3 {
+		t.Errorf("skipped %d, want 3 (each entry once)", st.Skipped)
 	}
 	if p := s.Problem(); p != "" {
 		t.Errorf("problem %q", p)
