@@ -285,6 +285,12 @@ func wantDone(t *testing.T, stateFile string, n int) {
 	}
 	if counts[store.Done] != n {
 		t.Errorf("done jobs = %d, want %d (counts %v)", counts[store.Done], n, counts)
+		for _, st := range []store.State{store.Skipped, store.Parked} {
+			jobs, _ := s.List(st, 0, 20)
+			for _, j := range jobs {
+				t.Errorf("job %d %s %s: %s", j.ID, j.Path, j.State, j.Reason)
+			}
+		}
 	}
 }
 

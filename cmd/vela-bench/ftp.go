@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 	"github.com/vela-agent/vela-agent/cmd/internal/loopback"
 	"github.com/vela-agent/vela-agent/watcher"
 	"github.com/vela-agent/vela-agent/watcher/ftp"
@@ -121,7 +122,7 @@ func writeFlat(dir string, n int) error {
 		return err
 	}
 	for i := 0; i < n; i++ {
-		data := fmt.Appendf(nil, "RIFF vela-bench listing file %07d\n", i)
+		data := audiotest.Stamp(fmt.Appendf(make([]byte, audiotest.HeaderLen), "vela-bench listing file %07d\n", i))
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("call_%07d.wav", i)), data, 0o644); err != nil {
 			return err
 		}
