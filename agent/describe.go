@@ -139,7 +139,8 @@ type manifests struct {
 var maxManifests = 64
 
 type cachedManifest struct {
-	size int64
+	ready chan struct{} // closed once man and err are set, which are then never written again
+	size  int64
 	mod  time.Time
 	opts *config.Metadata // the block it was read with: a reload reads it again
 	man  *meta.Manifest
@@ -173,13 +174,9 @@ func (c *manifests) cached(key string, size int64, mod time.Time, m *config.Meta
 	if e, ok := c.m[key]; ok && e.size == size && e.mod.Equal(mod) && e.opts == m {
 		e.used = c.tick
 		c.mu.Unlock()
+		<-e.ready // another worker may be reading it: one parse per version
 		return e.man, e.err
 	}
-	c.mu.Unlock()
-
-	man, err := read()
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.m == nil {
 		c.m = map[string]*cachedManifest{}
 	}
@@ -193,8 +190,13 @@ func (c *manifests) cached(key string, size int64, mod time.Time, m *config.Meta
 		}
 		delete(c.m, oldest)
 	}
-	c.m[key] = &cachedManifest{size: size, mod: mod, opts: m, man: man, err: err, used: c.tick}
-	return man, err
+	e := &cachedManifest{ready: make(chan struct{}), size: size, mod: mod, opts: m, used: c.tick}
+	c.m[key] = e
+	c.mu.Unlock()
+
+	e.man, e.err = read()
+	close(e.ready)
+	return e.man, e.err
 }
 
 func readManifest(name string, m *config.Metadata, open func() (*os.File, error)) (*meta.Manifest, error) {

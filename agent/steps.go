@@ -110,19 +110,19 @@ var steps = map[stepKey]step{
 	{store.Call, store.Staged, false}:    {name: "describe", run: (*Agent).describe, lane: store.LaneCalls},
 	{store.Call, store.Ready, false}:     {name: "presign", run: (*Agent).presign, lane: store.LaneCalls, saveAfter: true},
 	{store.Call, store.Presigned, false}: {name: "upload", run: (*Agent).upload, lane: store.LaneCalls},
-	{store.Call, store.Uploaded, false}:  {name: "finish", run: (*Agent).finish, lane: store.LaneLocal, inline: true, durableFirst: keepsNothing},
+	{store.Call, store.Uploaded, false}:  {name: "finish", run: (*Agent).finish, lane: store.LaneLocal, inline: true, durableFirst: dropsFile},
 
 	{store.Chat, store.Queued, false}:   {name: "describe", run: (*Agent).describeChat, lane: store.LaneLocal},
 	{store.Chat, store.Queued, true}:    {name: "stage", run: (*Agent).stage, lane: store.LaneStage},
 	{store.Chat, store.Staged, false}:   {name: "describe", run: (*Agent).describeChat, lane: store.LaneLocal},
 	{store.Chat, store.Ready, false}:    {name: "post", run: (*Agent).postChats, lane: store.LaneChats},
-	{store.Chat, store.Uploaded, false}: {name: "finish", run: (*Agent).finish, lane: store.LaneLocal, inline: true, durableFirst: keepsNothing},
+	{store.Chat, store.Uploaded, false}: {name: "finish", run: (*Agent).finish, lane: store.LaneLocal, inline: true, durableFirst: dropsFile},
 
 	{store.Zip, store.Queued, false}:   {name: "expand", run: (*Agent).expandZip, lane: store.LaneLocal},
 	{store.Zip, store.Queued, true}:    {name: "stage", run: (*Agent).stage, lane: store.LaneStage},
 	{store.Zip, store.Staged, false}:   {name: "expand", run: (*Agent).expandZip, lane: store.LaneLocal},
 	{store.Zip, store.Ready, false}:    {name: "await", run: (*Agent).awaitZip, lane: store.LaneLocal},
-	{store.Zip, store.Uploaded, false}: {name: "finish", run: (*Agent).finish, lane: store.LaneLocal, inline: true, durableFirst: keepsNothing},
+	{store.Zip, store.Uploaded, false}: {name: "finish", run: (*Agent).finish, lane: store.LaneLocal, inline: true, durableFirst: dropsFile},
 
 	{store.Manifest, store.Queued, false}: {name: "read", run: (*Agent).readManifest, lane: store.LaneLocal},
 	{store.Manifest, store.Queued, true}:  {name: "stage", run: (*Agent).stage, lane: store.LaneStage},
@@ -137,6 +137,11 @@ func stepFor(r *jobRun) (step, bool) {
 	st, ok := steps[k]
 	return st, ok
 }
+
+// dropsFile reports whether finishing the job removes a file the upload
+// needs again if a crash loses the record of it: the source's file (a
+// delete or a move), or the job's spool copy.
+func dropsFile(r *jobRun) bool { return r.j.Spool != "" || keepsNothing(r) }
 
 // keepsNothing reports whether finishing the job deletes or moves its file.
 func keepsNothing(r *jobRun) bool {
