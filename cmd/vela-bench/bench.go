@@ -86,6 +86,8 @@ func (b *bench) run(name string) *section {
 		err = b.big(sec)
 	case "discover":
 		err = b.discoverScenario(sec)
+	case "describe":
+		err = b.describeScenario(sec)
 	case "startup":
 		err = b.startup(sec)
 	case "ftp":
@@ -190,6 +192,8 @@ type agentConfig struct {
 	// keys, if set, are the source's keys below its name, instead of a
 	// local folder's path, settle and rescan_interval (an FTP source).
 	keys string
+	// concurrency is upload.concurrency; 0 = -concurrency.
+	concurrency int
 }
 
 // sourceName is the name of the one source; store.Fill fills jobs of it.
@@ -202,6 +206,9 @@ func (b *bench) writeAgentConfig(path string, c agentConfig) error {
 		status = "off"
 	}
 	keys := c.keys
+	if c.concurrency == 0 {
+		c.concurrency = b.o.concurrency
+	}
 	if keys == "" {
 		keys = fmt.Sprintf("    path: %q\n    settle: %s\n    rescan_interval: 5m\n", c.source, c.settle)
 	}
@@ -220,7 +227,7 @@ status:
   listen: %q
 log:
   level: warn
-`, c.dev.url(), orgID, c.dev.tokenFile, c.stateDir, sourceName, keys, b.o.concurrency, status)
+`, c.dev.url(), orgID, c.dev.tokenFile, c.stateDir, sourceName, keys, c.concurrency, status)
 	return os.WriteFile(path, []byte(conf), 0o600)
 }
 

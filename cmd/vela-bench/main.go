@@ -69,7 +69,10 @@ type options struct {
 	bigSize      byteSize      // scenario big: the one file's size
 	discover     int           // scenario discover: files in the tree
 	dirs         int           // ... spread over this many folders
-	settle       time.Duration // ... the source's settle
+	settle       time.Duration // ... the source's settle; also scenario describe's
+	describe     int           // scenario describe: calls in the folder, rows in its manifest
+	describeConc int           // ... the agent's upload.concurrency
+	describeRuns int           // ... runs of each side, instead of runs
 	jobs         int           // scenario startup: jobs in the store
 	linger       time.Duration // ... how long the agent runs after start-up
 	timeout      time.Duration // the longest any one process may run
@@ -82,7 +85,7 @@ type options struct {
 }
 
 // scenarios lists the scenario names, in the order they run.
-var scenarios = []string{"throughput", "big", "discover", "startup", "ftp"}
+var scenarios = []string{"throughput", "big", "discover", "describe", "startup", "ftp"}
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o := &options{fileSize: 1 << 20, bigSize: 1 << 30, ftpSize: 5e6, ftpSmallSize: 1e6}
@@ -100,7 +103,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&o.bigSize, "big-size", "big: the one file's `size`")
 	fs.IntVar(&o.discover, "discover", 100_000, "discover: files in the tree")
 	fs.IntVar(&o.dirs, "discover-dirs", 100, "discover: folders the files are spread over")
-	fs.DurationVar(&o.settle, "settle", time.Second, "discover: the source's settle time (part of the measured time)")
+	fs.DurationVar(&o.settle, "settle", time.Second, "discover, describe: the source's settle time (part of the measured time)")
+	fs.IntVar(&o.describe, "describe", 10_000, "describe: calls in the folder, and rows in its manifest")
+	fs.IntVar(&o.describeConc, "describe-concurrency", 16, "describe: the agent's upload.concurrency (small files: more workers keep the run short)")
+	fs.IntVar(&o.describeRuns, "describe-runs", 2, "describe: runs of each side, instead of -runs (each run moves every call)")
 	fs.IntVar(&o.jobs, "jobs", 1_000_000, "startup: jobs in the store")
 	fs.DurationVar(&o.linger, "linger", 3*time.Second, "startup: how long the agent runs after it started, before SIGTERM")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "the longest any one process may run")
@@ -132,6 +138,8 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	check(o.fileSize >= 1, "-file-size must be at least 1 byte")
 	check(o.bigSize >= 1, "-big-size must be at least 1 byte")
 	check(o.discover >= 1 && o.dirs >= 1, "-discover and -discover-dirs must be at least 1")
+	check(o.describe >= 1 && o.describeRuns >= 1, "-describe and -describe-runs must be at least 1")
+	check(o.describeConc >= 1 && o.describeConc <= 64, "-describe-concurrency must be 1 to 64")
 	check(o.jobs >= 1, "-jobs must be at least 1")
 	check(o.ftpList >= 1 && o.ftpFiles >= 1, "-ftp-list and -ftp-files must be at least 1")
 	check(o.ftpSize >= 1 && o.ftpSmallSize >= 1 && o.ftpSize != o.ftpSmallSize, "-ftp-size and -ftp-small-size must be at least 1 byte and differ")

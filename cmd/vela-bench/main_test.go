@@ -35,10 +35,10 @@ func TestSmoke(t *testing.T) {
 	// others run.
 	only, ftpRows := strings.Join(scenarios, ","), true
 	if _, err := os.Stat("/usr/sbin/vsftpd"); err != nil || os.Geteuid() != 0 || runtime.GOOS != "linux" {
-		only, ftpRows = "throughput,big,discover,startup", false
+		only, ftpRows = "throughput,big,discover,describe,startup", false
 		t.Log("scenario ftp not run: it needs Linux, root and /usr/sbin/vsftpd")
 	} else if _, err := exec.LookPath("curl"); err != nil {
-		only, ftpRows = "throughput,big,discover,startup", false
+		only, ftpRows = "throughput,big,discover,describe,startup", false
 		t.Log("scenario ftp not run: no curl")
 	}
 
@@ -50,6 +50,7 @@ func TestSmoke(t *testing.T) {
 		"-bin", bin, "-tmp", t.TempDir(), "-out", out, "-runs", "2",
 		"-files", "3", "-file-size", "10KB", "-big-size", "2MiB",
 		"-discover", "60", "-discover-dirs", "4", "-settle", "200ms",
+		"-describe", "30",
 		"-jobs", "500", "-linger", "100ms", "-timeout", "1m",
 		"-ftp-list", "50", "-ftp-files", "3", "-ftp-size", "200KB", "-ftp-small-size", "10KB",
 		"-only", only,
@@ -71,6 +72,11 @@ func TestSmoke(t *testing.T) {
 		"| One file of 2 MiB: throughput |",
 		"| One file of 2 MiB: peak RSS |",
 		"| discover and queue 60 files (settle 200ms included) |",
+		"| describe and upload 30 calls named by a 30-row manifest (settle 200ms included) |",
+		"| CPU time, 30 calls with a 30-row manifest |",
+		"| manifest parses while describing 30 calls, at least: opens of metadata.csv seen |",
+		"| manifest parses while describing 30 calls, at most: extra CPU time ÷ one parse |",
+		"| peak RSS, 30 calls with a 30-row manifest |",
 		"| start-up with 500 queued jobs |",
 		"| peak RSS with 500 queued jobs |",
 		"- machine: ",
