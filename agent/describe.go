@@ -141,11 +141,11 @@ var maxManifests = 64
 type cachedManifest struct {
 	ready chan struct{} // closed once man and err are set, which are then never written again
 	size  int64
-	mod  time.Time
-	opts *config.Metadata // the block it was read with: a reload reads it again
-	man  *meta.Manifest
-	err  error
-	used uint64
+	mod   time.Time
+	opts  *config.Metadata // the block it was read with: a reload reads it again
+	man   *meta.Manifest
+	err   error
+	used  uint64
 }
 
 // load returns the manifest at file, nil when there is none; name is how
