@@ -199,6 +199,12 @@ func printStatus(w io.Writer, st *agent.Status, live bool) {
 			fmt.Fprintf(w, "  %s #%d %s: %s\n", e.Time.Format(time.TimeOnly), e.Job, esc(e.File), esc(e.Error))
 		}
 	}
+	if len(st.MetaWarnings) > 0 {
+		fmt.Fprintln(w, "\nrecent metadata warnings (sent without the value; check with `vela-agent explain FILE`):")
+		for _, e := range st.MetaWarnings {
+			fmt.Fprintf(w, "  %s #%d %s: %s\n", e.Time.Format(time.TimeOnly), e.Job, esc(e.File), esc(e.Error))
+		}
+	}
 }
 
 func humanBytes(n int64) string {
