@@ -246,6 +246,11 @@ func TestMetadataEndToEnd(t *testing.T) {
 			t.Errorf("status warnings lack %q:\n%s", want, all)
 		}
 	}
+	var page strings.Builder
+	must(t, agent.RenderPage(&page, st, time.Now()))
+	if !strings.Contains(page.String(), "Metadata warnings") || !strings.Contains(page.String(), "agent6-at-example.co.za") {
+		t.Error("the status page does not list the metadata warnings")
+	}
 }
 
 // TestAudioPolicy: a call shorter than upload.min_duration is skipped, a
