@@ -88,19 +88,8 @@ func withDefaults(c *chat.Chat, m *config.Metadata) {
 // describeChat checks a chat file before anything of it is sent:
 // Queued (or Staged) -> Ready.
 func (a *Agent) describeChat(_ context.Context, r *jobRun) error {
-	fi, err := r.stat()
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return skipped{"file no longer exists"}
-	case errors.Is(err, tree.ErrLink):
-		return skipped{notFollowed}
-	case err != nil:
-		return fmt.Errorf("describe %s: %w", r.j.Path, err)
-	case !fi.Mode().IsRegular():
-		return skipped{"not a regular file"}
-	case !sameVersion(r.j, fi):
-		a.changed(r, fi)
-		return skipped{"file changed since it was found; the new version is queued"}
+	if err := a.current(r, "describe"); err != nil {
+		return err
 	}
 	if _, err := readChats(r); err != nil {
 		return err

@@ -419,17 +419,8 @@ func (a *Agent) readManifest(_ context.Context, r *jobRun) error {
 		}
 		man, err = a.manifests.load(dst, j.Path, m, func() (fs.FileInfo, error) { return os.Lstat(dst) }, func() (*os.File, error) { return os.Open(dst) })
 	} else {
-		fi, serr := r.stat()
-		switch {
-		case errors.Is(serr, fs.ErrNotExist):
-			return skipped{"file no longer exists"}
-		case errors.Is(serr, tree.ErrLink):
-			return skipped{notFollowed}
-		case serr != nil:
-			return fileError{fmt.Errorf("read %s: %w", j.Path, serr)}
-		case !sameVersion(j, fi):
-			a.changed(r, fi)
-			return skipped{"file changed since it was found; the new version is queued"}
+		if err := a.current(r, "read"); err != nil {
+			return err
 		}
 		file := filepath.Join(fd.root, filepath.FromSlash(j.Path))
 		man, err = a.manifests.load(file, j.Path, m, func() (fs.FileInfo, error) { return r.stat() }, r.open)

@@ -423,9 +423,11 @@ func (a *Agent) stage(ctx context.Context, r *jobRun) error {
 	return nil
 }
 
-// describe checks the file and builds its metadata: Queued -> Ready.
-func (a *Agent) describe(_ context.Context, r *jobRun) error {
-	j := r.j
+// current checks that the job's file is still the regular file, and the
+// version of it, the job was made for; op names the step for errors. A
+// file that is gone, became a link or changed is skipped (a changed one is
+// queued again).
+func (a *Agent) current(r *jobRun, op string) error {
 	fi, err := r.stat()
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -433,14 +435,25 @@ func (a *Agent) describe(_ context.Context, r *jobRun) error {
 	case errors.Is(err, tree.ErrLink):
 		return skipped{notFollowed}
 	case err != nil:
-		return fmt.Errorf("describe %s: %w", j.Path, err)
+		return fmt.Errorf("%s %s: %w", op, r.j.Path, err)
 	case fi.Mode()&fs.ModeSymlink != 0:
 		return skipped{notFollowed}
 	case !fi.Mode().IsRegular():
 		return skipped{"not a regular file"}
-	case !sameVersion(j, fi):
+	case !sameVersion(r.j, fi):
 		a.changed(r, fi)
 		return skipped{"file changed since it was found; the new version is queued"}
+	}
+	return nil
+}
+
+// describe checks the file and builds its metadata: Queued -> Ready.
+func (a *Agent) describe(_ context.Context, r *jobRun) error {
+	j := r.j
+	if err := a.current(r, "describe"); err != nil {
+		return err
+	}
+	switch {
 	case j.Size == 0:
 		return skipped{"empty file"}
 	case j.Size > int64(r.cfg.Upload.MaxFileSize):

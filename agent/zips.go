@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"github.com/vela-agent/vela-agent/agent/bulk"
 	"github.com/vela-agent/vela-agent/agent/config"
 	"github.com/vela-agent/vela-agent/agent/meta"
-	"github.com/vela-agent/vela-agent/agent/tree"
 	"github.com/vela-agent/vela-agent/store"
 )
 
@@ -58,19 +56,8 @@ func refusal(name string, err error) error {
 // Queued (or Staged) -> Ready.
 func (a *Agent) expandZip(ctx context.Context, r *jobRun) error {
 	j := r.j
-	fi, err := r.stat()
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return skipped{"file no longer exists"}
-	case errors.Is(err, tree.ErrLink):
-		return skipped{notFollowed}
-	case err != nil:
-		return fmt.Errorf("expand %s: %w", j.Path, err)
-	case !fi.Mode().IsRegular():
-		return skipped{"not a regular file"}
-	case !sameVersion(j, fi):
-		a.changed(r, fi)
-		return skipped{"file changed since it was found; the new version is queued"}
+	if err := a.current(r, "expand"); err != nil {
+		return err
 	}
 	f, err := r.open()
 	if err != nil {
