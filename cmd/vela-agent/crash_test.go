@@ -67,29 +67,7 @@ func TestCrashResume(t *testing.T) {
 		want[name] = hex.EncodeToString(sum[:])
 	}
 	statusAddr := freeAddr(t)
-	cfg := filepath.Join(dir, "vela-agent.yaml")
-	conf := fmt.Sprintf(`api:
-  base_url: %s
-  org_id: org-test
-  refresh_token_file: %s
-  timeout: 2s
-state_dir: %s
-sources:
-  - name: calls
-    path: %s
-    settle: 200ms
-    rescan_interval: 1s
-upload:
-  concurrency: 4
-  bandwidth_limit: 20MB
-  retry_min: 50ms
-  retry_max: 500ms
-status:
-  listen: %s
-`, srv.URL(), token, stateDir, in, statusAddr)
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeCrashConfig(t, dir, srv.URL(), token, stateDir, in, statusAddr, "20MB")
 
 	var env []string
 	if *crashDisk > 0 {
@@ -148,6 +126,37 @@ status:
 	if attempts <= presigns {
 		t.Errorf("%d upload attempts with %d presigns: no interrupted upload resumed with its stored presign", attempts, presigns)
 	}
+}
+
+// writeCrashConfig writes the configuration of the kill tests into dir: one
+// local source at in, uploads capped at bandwidth so that kills land mid-way,
+// the status page at statusAddr. It returns the file's path.
+func writeCrashConfig(t *testing.T, dir, url, token, stateDir, in, statusAddr, bandwidth string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "vela-agent.yaml")
+	conf := fmt.Sprintf(`api:
+  base_url: %s
+  org_id: org-test
+  refresh_token_file: %s
+  timeout: 2s
+state_dir: %s
+sources:
+  - name: calls
+    path: %s
+    settle: 200ms
+    rescan_interval: 1s
+upload:
+  concurrency: 4
+  bandwidth_limit: %s
+  retry_min: 50ms
+  retry_max: 500ms
+status:
+  listen: %s
+`, url, token, stateDir, in, bandwidth, statusAddr)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // agentRunner returns a function that starts `vela-agent run -c cfg` with env

@@ -49,27 +49,7 @@ func TestCrashZip(t *testing.T) {
 	must(t, f.Close())
 
 	statusAddr := freeAddr(t)
-	cfg := filepath.Join(dir, "vela-agent.yaml")
-	conf := fmt.Sprintf(`api:
-  base_url: %s
-  org_id: org-test
-  refresh_token_file: %s
-  timeout: 2s
-state_dir: %s
-sources:
-  - name: calls
-    path: %s
-    settle: 200ms
-    rescan_interval: 1s
-upload:
-  concurrency: 4
-  bandwidth_limit: 10MB
-  retry_min: 50ms
-  retry_max: 500ms
-status:
-  listen: %s
-`, srv.URL(), token, stateDir, in, statusAddr)
-	must(t, os.WriteFile(cfg, []byte(conf), 0o600))
+	cfg := writeCrashConfig(t, dir, srv.URL(), token, stateDir, in, statusAddr, "10MB")
 
 	start := agentRunner(t, cfg)
 	committed := map[string]int{}
