@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -86,6 +88,8 @@ func writeFiles(t *testing.T, dir string, n int) []string {
 	return paths
 }
 
+var datePattern = regexp.MustCompile(`^\d{2}/\d{2}/\d{4}, \d{2}:\d{2}:\d{2}$`)
+
 func TestPush(t *testing.T) {
 	e := newEnv(t, velatest.Options{})
 	e.writeToken(t)
@@ -108,6 +112,21 @@ func TestPush(t *testing.T) {
 	code, out = run(t, "push", "-q", "-c", e.cfg, src)
 	if code != 0 || len(e.srv.Objects()) != 3 || e.srv.Count(velatest.OpPresign) != 3 {
 		t.Errorf("second push: exit %d, %d objects, %d presigns:\n%s", code, len(e.srv.Objects()), e.srv.Count(velatest.OpPresign), out)
+	}
+
+	// queue list --json: every job with its kind, state and the metadata sent.
+	code, out = run(t, "queue", "list", "--json", "-c", e.cfg)
+	var jobs []struct {
+		Kind, State string
+		Metadata    map[string]any
+	}
+	if err := json.Unmarshal([]byte(out), &jobs); code != 0 || err != nil || len(jobs) != 3 {
+		t.Fatalf("queue list --json: exit %d, %v:\n%s", code, err, out)
+	}
+	for _, j := range jobs {
+		if j.Kind != "call" || j.State != "done" || !datePattern.MatchString(fmt.Sprint(j.Metadata["date_of_call"])) {
+			t.Errorf("queue list --json: job %+v", j)
+		}
 	}
 
 	// status reads the state file of the stopped agent.
