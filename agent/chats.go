@@ -42,10 +42,8 @@ func readChats(r *jobRun) ([][]byte, error) {
 	defer f.Close()
 	sc, _ := r.cfg.Source(j.Source)
 	m := sc.Meta()
-	order, _ := meta.ParseDateOrder(m.DateOrder)
-	dates := meta.DateRules{Layouts: m.DateLayouts, Order: order, Zone: m.Location()}
 	name := path.Base(j.Path)
-	_, chats, err := chat.Read(name, f, chat.Options{ParseTime: dates.Parse, TagsSeparator: m.TagsSeparator})
+	_, chats, err := chat.Read(name, f, chat.Options{Zone: m.Location(), Layouts: m.DateLayouts, TagsSeparator: m.TagsSeparator})
 	var fe *chat.FileError
 	switch {
 	case errors.As(err, &fe):

@@ -166,10 +166,13 @@ func (c *Chat) body(schema Schema, orgID, fileName string) ([]byte, error) {
 }
 
 // checkMetadata checks c.Metadata as Read does and returns a copy to send.
+// A date string is read as Read reads one with a zero Options: a time
+// without an offset is in Africa/Johannesburg.
 func (c *Chat) checkMetadata() (map[string]any, error) {
 	md := newMetadata()
+	dates := Options{}.dates()
 	for _, k := range slices.Sorted(maps.Keys(c.Metadata)) {
-		if err := md.add(k, c.Metadata[k], nil, ""); err != nil {
+		if err := md.add(k, c.Metadata[k], dates, ""); err != nil {
 			return nil, err
 		}
 	}

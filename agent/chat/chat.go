@@ -23,14 +23,15 @@ const (
 
 // Options says how Read reads one source's files.
 type Options struct {
-	// ParseTime reads a message or start time without an offset in the
-	// source's zone; it returns an error for a value it cannot read
-	// unambiguously. Epoch seconds/milliseconds are also handled by it.
-	// Read itself reads times with an offset, 10 and 13 digit epochs and
-	// the day-first forms; for the last it reads the date day-first and
-	// asks ParseTime only for the zone. With ParseTime nil, a time
-	// without an offset is an error.
-	ParseTime func(string) (time.Time, error)
+	// Zone is the source's zone: times without an offset are wall times
+	// in it. Nil means Africa/Johannesburg, as for call metadata.
+	Zone *time.Location
+	// Layouts are the source's metadata.date_layouts (Go time layouts),
+	// tried before the forms meta.DateRules.Parse knows. All-numeric
+	// day/month times (DD/MM/YYYY HH:MM[:SS], DD-MM-YYYY HH:MM:SS and
+	// Vela's DD/MM/YYYY, HH:mm:ss) are always read day-first, whatever the
+	// source's metadata.date_order.
+	Layouts []string
 	// TagsSeparator is for a tags string in metadata; JSON strings are one
 	// tag, so this applies only to CSV-derived values (none today).
 	TagsSeparator string

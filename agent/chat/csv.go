@@ -50,7 +50,7 @@ func readCSV(in io.Reader, opts Options) ([]Chat, error) {
 		if cols == 4 {
 			lang = rec[3]
 		}
-		m, err := newMessage(rec[2], rec[0], rec[1], lang, opts.ParseTime)
+		m, err := newMessage(rec[2], rec[0], rec[1], lang, opts.dates())
 		if err != nil {
 			return nil, &FileError{Chat: 1, Message: n, Reason: err.Error()}
 		}

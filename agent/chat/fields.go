@@ -57,8 +57,8 @@ func newMetadata() *metadata {
 }
 
 // add checks key and its value raw and keeps the value, unless it is empty.
-// parse reads a date string.
-func (md *metadata) add(key string, raw any, parse func(string) (time.Time, error), tagSep string) error {
+// dates reads a date string.
+func (md *metadata) add(key string, raw any, dates meta.DateRules, tagSep string) error {
 	f, err := chatField(key)
 	if err != nil {
 		return err
@@ -70,7 +70,7 @@ func (md *metadata) add(key string, raw any, parse func(string) (time.Time, erro
 		return fmt.Errorf("metadata %s and %s are both %s", quote(prev), quote(key), f)
 	}
 	md.keys[f] = key
-	v, err := fieldValue(f, raw, parse, tagSep)
+	v, err := fieldValue(f, raw, dates, tagSep)
 	switch {
 	case errors.Is(err, meta.ErrNoValue):
 		return nil
@@ -82,7 +82,7 @@ func (md *metadata) add(key string, raw any, parse func(string) (time.Time, erro
 }
 
 // fieldValue checks raw, a value of field f, and returns what is kept.
-func fieldValue(f string, raw any, parse func(string) (time.Time, error), tagSep string) (any, error) {
+func fieldValue(f string, raw any, dates meta.DateRules, tagSep string) (any, error) {
 	switch f {
 	case fieldDate:
 		var s string
@@ -101,7 +101,7 @@ func fieldValue(f string, raw any, parse func(string) (time.Time, error), tagSep
 		default:
 			return nil, fmt.Errorf("is %s, not a time", kind(raw))
 		}
-		t, err := readTime(s, parse)
+		t, err := readTime(s, dates)
 		if errors.Is(err, errNoTime) {
 			return nil, meta.ErrNoValue
 		}
@@ -153,14 +153,14 @@ func sender(s string) (string, error) {
 }
 
 // newMessage checks one message's values as read and returns it.
-func newMessage(text, when, from, lang string, parse func(string) (time.Time, error)) (Message, error) {
+func newMessage(text, when, from, lang string, dates meta.DateRules) (Message, error) {
 	var m Message
 	m.Text = strings.TrimSpace(text)
 	if m.Text == "" {
 		return m, errors.New("has no text")
 	}
 	var err error
-	if m.Time, err = readTime(when, parse); err != nil {
+	if m.Time, err = readTime(when, dates); err != nil {
 		return m, err
 	}
 	if m.Sender, err = sender(from); err != nil {

@@ -7,6 +7,10 @@ import (
 	"testing"
 )
 
+// fuzzOpts reads times in zone and also by a source layout with an hour-only
+// offset, so that the layout path is fuzzed as well.
+var fuzzOpts = Options{Zone: zone, Layouts: []string{"2006-01-02T15:04:05Z07"}, MaxMessages: 50}
+
 func FuzzRead(f *testing.F) {
 	f.Add([]byte(seedFile))
 	f.Add([]byte("[" + seedFile + "," + seedFile + "]"))
@@ -20,11 +24,12 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte(`{"chat_data": {"session_id": "s", "start_time": "2024-01-15T10:30:00Z", "messages": [{"timestamp": "2024-01-15T10:30:00Z", "sender": "agent", "content": "hi"}]}, "metadata": {"interaction_id": "i"}} `))
 	f.Add([]byte(`[{"metadata": {"team": "a", "team": "b"}, "messages": []}]`))
 	f.Add([]byte(`[{"messages": [{"message": "x", "time": "2025-13-45T25:61:61+99:99", "sender": "user"}]}]`))
+	f.Add([]byte("time,sender,message\n2025-01-15T10:00:00-05,user,x\n15.01.2025,agent,y\n31/04/2025 10:00,bot,z\n"))
 	f.Add([]byte(""))
 	f.Add([]byte("\xef\xbb"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, name := range []string{"f.json", "f.csv"} {
-			layout, chats, err := Read(name, strings.NewReader(string(data)), Options{ParseTime: parseLocal, MaxMessages: 50})
+			layout, chats, err := Read(name, strings.NewReader(string(data)), fuzzOpts)
 			if err != nil {
 				var fe *FileError
 				if !errors.As(err, &fe) {

@@ -247,7 +247,7 @@ func (p *jsonReader) metadata(md *metadata) error {
 		if err != nil {
 			return err
 		}
-		if err := md.add(key, v, p.opts.ParseTime, ""); err != nil {
+		if err := md.add(key, v, p.opts.dates(), ""); err != nil {
 			return p.fail(err)
 		}
 		return nil
@@ -302,7 +302,7 @@ func (p *jsonReader) chatData(c *Chat) error {
 		if s == "" {
 			return nil
 		}
-		t, err := readTime(s, p.opts.ParseTime)
+		t, err := readTime(s, p.opts.dates())
 		if err != nil {
 			return p.errorf("%s: %v", key, err)
 		}
@@ -378,7 +378,7 @@ func (p *jsonReader) message(k msgKeys) (Message, error) {
 	if err != nil {
 		return Message{}, p.fail(err)
 	}
-	m, err := newMessage(s[0], s[1], s[2], s[3], p.opts.ParseTime)
+	m, err := newMessage(s[0], s[1], s[2], s[3], p.opts.dates())
 	if err != nil {
 		return Message{}, p.fail(err)
 	}

@@ -2,7 +2,6 @@ package chat
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -15,33 +14,19 @@ import (
 // in the wrong zone shows.
 var zone = time.FixedZone("UTC+3", 3*3600)
 
-// parseLocal is a ParseTime that reads year-first wall times in zone and
-// nothing else.
-func parseLocal(s string) (time.Time, error) {
-	for _, l := range []string{"2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04"} {
-		if t, err := time.ParseInLocation(l, s, zone); err == nil {
-			return t, nil
-		}
+// johannesburg is a real zone, for layouts with a zone abbreviation.
+var johannesburg = mustZone("Africa/Johannesburg")
+
+func mustZone(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
 	}
-	return time.Time{}, fmt.Errorf("date %q matches no layout", s)
+	return loc
 }
 
-// parseDayFirst is a ParseTime that reads only the day-first layouts, in zone.
-func parseDayFirst(s string) (time.Time, error) {
-	for _, l := range []string{"02/01/2006 15:04", "02/01/2006 15:04:05", "02/01/2006, 15:04:05", "02-01-2006 15:04:05"} {
-		if t, err := time.ParseInLocation(l, s, zone); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("date %q matches no layout", s)
-}
-
-// parseMonthFirst misreads day-first values month-first.
-func parseMonthFirst(s string) (time.Time, error) {
-	return time.ParseInLocation("01/02/2006 15:04", s, zone)
-}
-
-var opts = Options{ParseTime: parseLocal}
+// opts reads times in zone, by meta's forms alone.
+var opts = Options{Zone: zone}
 
 func utc(y int, mo time.Month, d, h, mi, s int) time.Time {
 	return time.Date(y, mo, d, h, mi, s, 0, time.UTC)
@@ -219,8 +204,8 @@ func TestReadMessages(t *testing.T) {
 			msg(utc(2025, 1, 15, 10, 0, 0), "user", "x")},
 		{"offset without colon, space", `{"message": "x", "time": "2025-01-15 12:00:00+0200", "sender": "user"}`, opts,
 			msg(utc(2025, 1, 15, 10, 0, 0), "user", "x")},
-		{"hour offset", `{"message": "x", "time": "2025-01-15T05:00:00-05", "sender": "user"}`, opts,
-			msg(utc(2025, 1, 15, 10, 0, 0), "user", "x")},
+		{"hour offset by a source layout", `{"message": "x", "time": "2025-01-15T05:00:00-05", "sender": "user"}`,
+			Options{Zone: zone, Layouts: []string{"2006-01-02T15:04:05Z07"}}, msg(utc(2025, 1, 15, 10, 0, 0), "user", "x")},
 		{"no seconds, lower-case z", `{"message": "x", "time": "2025-01-15t10:00z", "sender": "user"}`, opts,
 			msg(utc(2025, 1, 15, 10, 0, 0), "user", "x")},
 		{"fraction truncated", `{"message": "x", "time": "2025-01-15T10:00:00.999Z", "sender": "user"}`, opts,
@@ -233,6 +218,8 @@ func TestReadMessages(t *testing.T) {
 			msg(utc(2025, 1, 15, 10, 0, 0), "user", "x")},
 		{"no offset: the source's zone", `{"message": "x", "time": "2025-01-15T13:00:00", "sender": "user"}`, opts,
 			msg(local(2025, 1, 15, 13, 0, 0), "user", "x")},
+		{"no offset and no zone: Africa/Johannesburg", `{"message": "x", "time": "2025-01-15 10:00", "sender": "user"}`, Options{},
+			msg(utc(2025, 1, 15, 8, 0, 0), "user", "x")},
 		{"day-first without seconds", `{"message": "x", "time": "04/03/2025 13:05", "sender": "user"}`, opts,
 			msg(local(2025, 3, 4, 13, 5, 0), "user", "x")},
 		{"day-first with seconds", `{"message": "x", "time": "04/03/2025 13:05:07", "sender": "user"}`, opts,
@@ -243,8 +230,12 @@ func TestReadMessages(t *testing.T) {
 			msg(local(2025, 3, 4, 13, 5, 7), "user", "x")},
 		{"day-first, one-digit fields", `{"message": "x", "time": "4/3/2025 9:05", "sender": "user"}`, opts,
 			msg(local(2025, 3, 4, 9, 5, 0), "user", "x")},
-		{"day-first by a parser of day-first layouts only", `{"message": "x", "time": "04/03/2025 13:05", "sender": "user"}`,
-			Options{ParseTime: parseDayFirst}, msg(local(2025, 3, 4, 13, 5, 0), "user", "x")},
+		{"day-first by the source's day-first layouts", `{"message": "x", "time": "04/03/2025 13:05", "sender": "user"}`,
+			Options{Zone: zone, Layouts: []string{"02/01/2006 15:04:05", "02/01/2006 15:04"}}, msg(local(2025, 3, 4, 13, 5, 0), "user", "x")},
+		{"the source's layouts are tried first", `{"message": "x", "time": "04/03/2025 13:05", "sender": "user"}`,
+			Options{Zone: zone, Layouts: []string{"01/02/2006 15:04"}}, msg(local(2025, 4, 3, 13, 5, 0), "user", "x")},
+		{"a layout in a named zone", `{"message": "x", "time": "2025-01-15 13:00 SAST", "sender": "user"}`,
+			Options{Zone: johannesburg, Layouts: []string{"2006-01-02 15:04 MST"}}, msg(utc(2025, 1, 15, 11, 0, 0), "user", "x")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -382,23 +373,26 @@ func TestReadBad(t *testing.T) {
 			`chats.json: chat 2, message 2: sender "customer service" is not agent, user or bot`, 2, 2},
 		{"sender Agent Smith", "f.csv", "time,sender,message\n2025-01-15T10:00:00Z,Agent Smith,x\n", opts,
 			`f.csv: chat 1, message 1: sender "Agent Smith" is not agent, user or bot`, 1, 1},
-		{"time ParseTime cannot read", "f.json", bulk("{}", `{"message": "x", "time": "yesterday", "sender": "user"}`), opts,
-			`f.json: chat 1, message 1: cannot read time "yesterday": date "yesterday" matches no layout`, 1, 1},
-		{"time without a ParseTime", "f.json", bulk("{}", `{"message": "x", "time": "2025-01-15 10:00", "sender": "user"}`), Options{},
-			`f.json: chat 1, message 1: time "2025-01-15 10:00" has no offset, and no zone is set to read it in`, 1, 1},
+		{"time no form reads", "f.json", bulk("{}", `{"message": "x", "time": "yesterday", "sender": "user"}`), opts,
+			`f.json: chat 1, message 1: read time: date "yesterday" matches no date layout and no known date form`, 1, 1},
+		{"hour offset without a layout", "f.json", bulk("{}", `{"message": "x", "time": "2025-01-15T05:00:00-05", "sender": "user"}`), opts,
+			`f.json: chat 1, message 1: read time: date "2025-01-15T05:00:00-05" matches no date layout and no known date form`, 1, 1},
 		{"day-first out of range", "f.json", bulk("{}", `{"message": "x", "time": "31/04/2025 10:00", "sender": "user"}`), opts,
-			`f.json: chat 1, message 1: time "31/04/2025 10:00" has day 31, but April 2025 has 30 days (read day-first)`, 1, 1},
-		{"day-first read otherwise by ParseTime", "f.json", bulk("{}", `{"message": "x", "time": "04/03/2025 13:05", "sender": "user"}`),
-			Options{ParseTime: parseMonthFirst},
-			`f.json: chat 1, message 1: time "04/03/2025 13:05" is day-first, but the source's date rules read it as 3 April 2025 13:05:00`, 1, 1},
+			`f.json: chat 1, message 1: read time: date "31/04/2025 10:00" has day 31, but April 2025 has 30 days (read day-first, as chat times always are)`, 1, 1},
+		{"out of range for the source's layout", "f.json", bulk("{}", `{"message": "x", "time": "13/03/2025 13:05", "sender": "user"}`),
+			Options{Zone: zone, Layouts: []string{"01/02/2006 15:04"}},
+			`f.json: chat 1, message 1: read time: date "13/03/2025 13:05" does not fit layout "01/02/2006 15:04": month out of range`, 1, 1},
+		{"zone the source's zone does not know", "f.json", bulk("{}", `{"message": "x", "time": "2025-01-15 13:00 CET", "sender": "user"}`),
+			Options{Zone: johannesburg, Layouts: []string{"2006-01-02 15:04 MST"}},
+			`f.json: chat 1, message 1: read time: date "2025-01-15 13:00 CET" has zone "CET", which Africa/Johannesburg does not know: write a numeric offset or set the source's zone`, 1, 1},
 		{"offset out of range", "f.json", bulk("{}", `{"message": "x", "time": "2025-01-15T10:00:00+15:00", "sender": "user"}`), opts,
-			`f.json: chat 1, message 1: time "2025-01-15T10:00:00+15:00" has an offset no zone has`, 1, 1},
+			`f.json: chat 1, message 1: read time: date "2025-01-15T10:00:00+15:00" has offset +15:00, outside -12:00 to +14:00`, 1, 1},
 		{"year out of range", "f.json", bulk("{}", `{"message": "x", "time": "9999999999", "sender": "user"}`), opts,
-			`f.json: chat 1, message 1: time "9999999999" is in 2286, outside 1970 to 2100`, 1, 1},
+			`f.json: chat 1, message 1: read time: date "9999999999" has year 2286, outside 1970 to 2100`, 1, 1},
 		{"time an object", "f.json", bulk("{}", `{"message": "x", "time": {}, "sender": "user"}`), opts,
 			`f.json: chat 1, message 1: time is an object, not a time`, 1, 1},
 		{"bad start_time", "f.json", `{"chat_data": {"start_time": "soon", "messages": []}}`, opts,
-			`f.json: chat 1: start_time: cannot read time "soon": date "soon" matches no layout`, 1, 0},
+			`f.json: chat 1: start_time: read time: date "soon" matches no date layout and no known date form`, 1, 0},
 		{"unknown layout: a string", "f.json", `"chat"`, opts, `f.json: ` + layoutReason, 0, 0},
 		{"unknown layout: other keys", "f.json", `{"org_id": "x", "chats": []}`, opts, `f.json: ` + layoutReason + `; it has key "org_id"`, 0, 0},
 		{"unknown layout: a single bulk chat", "f.json", ok[1 : len(ok)-1], opts, `f.json: ` + layoutReason, 0, 0},
@@ -433,7 +427,7 @@ func TestReadBad(t *testing.T) {
 			`f.json: chat 1: metadata "direction": "both" is not inbound or outbound`, 1, 0},
 		{"tags not strings", "f.json", bulk(`{"tags": ["a", 2]}`, m), opts, `f.json: chat 1: metadata "tags": tag 2 is not a string`, 1, 0},
 		{"bad metadata date", "f.json", bulk(`{"date": "2025-13-01T00:00:00Z"}`, m), opts,
-			`f.json: chat 1: metadata "date": time "2025-13-01T00:00:00Z" has month 13`, 1, 0},
+			`f.json: chat 1: metadata "date": read time: date "2025-13-01T00:00:00Z" has month 13, outside 1 to 12`, 1, 0},
 		{"metadata date not a time", "f.json", bulk(`{"date": true}`, m), opts,
 			`f.json: chat 1: metadata "date": is true or false, not a time`, 1, 0},
 		{"alias and field both given", "f.json", bulk(`{"email": "a@example.com", "Agent": "b@example.com"}`, m), opts,
@@ -459,9 +453,9 @@ func TestReadBad(t *testing.T) {
 			`f.csv: chat 1, message 1: line 2 has 2 columns, the header 4`, 1, 1},
 		{"CSV bad quote", "f.csv", "time,sender,message\n2025-01-15T10:00:00Z,user,\"x\n", opts,
 			`f.csv: chat 1, message 1: is not valid CSV: line 2, column 30: extraneous or missing " in quoted-field`, 1, 1},
-		{"too many messages", "f.json", bulk("{}", m+","+m+","+m), Options{ParseTime: parseLocal, MaxMessages: 2},
+		{"too many messages", "f.json", bulk("{}", m+","+m+","+m), Options{Zone: zone, MaxMessages: 2},
 			`f.json: chat 1: has more than 2 messages`, 1, 0},
-		{"too many CSV messages", "f.csv", lines(3), Options{ParseTime: parseLocal, MaxMessages: 2}, `f.csv: chat 1: has more than 2 messages`, 1, 0},
+		{"too many CSV messages", "f.csv", lines(3), Options{Zone: zone, MaxMessages: 2}, `f.csv: chat 1: has more than 2 messages`, 1, 0},
 		{"not UTF-8", "f.csv", "time,sender,message\n2025-01-15T10:00:00Z,user,caf\xe9\n", opts,
 			`f.csv: is not UTF-8 text (byte 49): save it as UTF-8`, 0, 0},
 		{"not UTF-8 in JSON", "f.json", bulk("{}", "{\"message\": \"caf\xe9\"}"), opts,
@@ -503,7 +497,7 @@ func TestReadTooBig(t *testing.T) {
 	in := strings.TrimSuffix(b.String(), ",") + "]"
 	csv := "time,sender,message\n" + strings.Repeat("2025-01-15T10:00:00Z,user,x\n", 64<<10/28)
 	for name, in := range map[string]string{"big.json": in, "big.csv": csv} {
-		_, _, err := Read(name, strings.NewReader(in), Options{ParseTime: parseLocal, MaxMessages: 1 << 20})
+		_, _, err := Read(name, strings.NewReader(in), Options{Zone: zone, MaxMessages: 1 << 20})
 		if want := name + ": is larger than 65536 bytes"; err == nil || err.Error() != want {
 			t.Errorf("Read(%s) error = %v, want %s", name, err, want)
 		}
