@@ -68,6 +68,7 @@ func rootCmd() *cobra.Command {
 		validateCmd(g),
 		checkCmd(g),
 		explainCmd(g),
+		zipCmd(g),
 		statusCmd(g),
 		pushCmd(g),
 		queueCmd(g),
