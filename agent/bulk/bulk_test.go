@@ -759,11 +759,15 @@ func TestVerifyMemory(t *testing.T) {
 	for _, m := range []uint16{zip.Store, zip.Deflate} {
 		a := mustOpen(t, build(t, file{name: "big.wav", method: m, body: body}), Limits{})
 		a.Verify(context.Background()) // fill the pool
-		allocs := allocated(func() {
-			if err := a.Verify(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-		})
+		// The least of a few runs: a GC between runs empties the pool.
+		allocs := uint64(1 << 62)
+		for range 3 {
+			allocs = min(allocs, uint64(allocated(func() {
+				if err := a.Verify(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			})))
+		}
 		if allocs > 64<<10 {
 			t.Errorf("method %d: Verify of 4 MB allocated %d bytes", m, allocs)
 		}
