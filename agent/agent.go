@@ -87,6 +87,7 @@ type Agent struct {
 	outcomes  outcomes       // parked and skipped by reason class, for Stats
 	spoolFull spoolProblems  // sources whose downloads wait for room
 	manifests manifests      // parsed folder manifests, by file and version
+	zips      openZips       // ZIPs being extracted, open and checked
 	reload    configWatch    // hot reload of the configuration file
 	level     *slog.LevelVar // the logger's level, if a reload may change it
 	noWatch   bool
@@ -196,6 +197,7 @@ func (a *Agent) Close() error {
 // and returns. Jobs in flight are left in the store where they were: an
 // interrupted upload resumes with the same presign on the next run.
 func (a *Agent) Run(ctx context.Context) error {
+	defer a.zips.closeAll() // after every worker stopped: deferred first, run last
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,7 +32,121 @@ import (
 // same at every expansion, which makes Expand idempotent.
 
 // zipRecheck is how often a ZIP waiting for its recordings looks again.
-var zipRecheck = 5 * time.Second
+var zipRecheck = time.Second
+
+// openZips keeps the ZIPs being extracted open and checked, so that each
+// recording's extraction does not open and check the whole archive again
+// (which made a ZIP's expansion quadratic in its entries). An archive is
+// shared by the workers extracting from it; it is closed when no worker
+// uses it and others are needed more (at most maxOpenZips are kept), when
+// its ZIP finishes, or when the agent closes.
+type openZips struct {
+	mu   sync.Mutex // guards m and tick
+	m    map[uint64]*heldZip
+	tick uint64
+}
+
+// maxOpenZips is how many ZIPs are kept open.
+var maxOpenZips = 4
+
+type heldZip struct {
+	f     *os.File
+	z     *bulk.Archive
+	size  int64
+	mod   time.Time
+	refs  int // workers using it
+	used  uint64
+	stale bool // to be closed when refs drops to 0
+}
+
+// get returns the checked archive of ZIP job parent, opening it with open
+// if it is not open at this version; release gives it back.
+func (c *openZips) get(cfg *config.Config, parent *store.Job, open func() (*os.File, error)) (*bulk.Archive, func(), error) {
+	c.mu.Lock()
+	c.tick++
+	if e, ok := c.m[parent.ID]; ok && !e.stale && e.size == parent.Size && e.mod.Equal(parent.ModTime) {
+		e.refs++
+		e.used = c.tick
+		c.mu.Unlock()
+		return e.z, func() { c.put(e) }, nil
+	}
+	c.mu.Unlock()
+
+	f, err := open()
+	if err != nil {
+		return nil, nil, err
+	}
+	z, err := openZip(cfg, f, parent.Size)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	e := &heldZip{f: f, z: z, size: parent.Size, mod: parent.ModTime, refs: 1}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[uint64]*heldZip{}
+	}
+	if old, ok := c.m[parent.ID]; ok {
+		c.retire(old)
+	}
+	c.tick++
+	e.used = c.tick
+	c.m[parent.ID] = e
+	for len(c.m) > maxOpenZips {
+		var victim uint64
+		var at uint64
+		for id, o := range c.m {
+			if o != e && (victim == 0 || o.used < at) {
+				victim, at = id, o.used
+			}
+		}
+		if victim == 0 {
+			break
+		}
+		c.retire(c.m[victim])
+		delete(c.m, victim)
+	}
+	return z, func() { c.put(e) }, nil
+}
+
+// put gives back an archive get returned.
+func (c *openZips) put(e *heldZip) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.refs--
+	if e.stale && e.refs == 0 {
+		e.f.Close()
+	}
+}
+
+// retire closes e now, or once its last user gives it back. c.mu is held.
+func (c *openZips) retire(e *heldZip) {
+	e.stale = true
+	if e.refs == 0 {
+		e.f.Close()
+	}
+}
+
+// drop closes the archive of ZIP job id, if open.
+func (c *openZips) drop(id uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[id]; ok {
+		c.retire(e)
+		delete(c.m, id)
+	}
+}
+
+// closeAll closes every archive; for Agent.Close.
+func (c *openZips) closeAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, e := range c.m {
+		c.retire(e)
+		delete(c.m, id)
+	}
+}
 
 // maxZipManifest bounds the metadata.csv read from a ZIP.
 const maxZipManifest = 64 << 20
@@ -123,6 +238,7 @@ func (a *Agent) awaitZip(_ context.Context, r *jobRun) error {
 	if left > 0 {
 		return waiting{a.now().Add(zipRecheck), fmt.Sprintf("%d recordings of the ZIP are not finished", left)}
 	}
+	a.zips.drop(r.j.ID)
 	r.j.State = store.Uploaded
 	return nil
 }
@@ -164,15 +280,15 @@ func (a *Agent) extract(ctx context.Context, r *jobRun) error {
 	if err != nil {
 		return err
 	}
-	f, err := a.openParent(r, parent)
-	if err != nil {
+	z, release, err := a.zips.get(r.cfg, parent, func() (*os.File, error) { return a.openParent(r, parent) })
+	var rf *bulk.Refused
+	switch {
+	case errors.As(err, &rf):
+		return refusal(parent.Path, err)
+	case err != nil:
 		return fileError{fmt.Errorf("read the ZIP %s: %w", parent.Path, err)}
 	}
-	defer f.Close()
-	z, err := openZip(r.cfg, f, parent.Size)
-	if err != nil {
-		return refusal(parent.Path, err)
-	}
+	defer release()
 	entry := -1
 	for _, e := range z.Entries() {
 		if e.Name == name {
