@@ -92,6 +92,8 @@ func (b *bench) run(name string) *section {
 		err = b.startup(sec)
 	case "ftp":
 		err = b.ftpScenario(sec)
+	case "zip":
+		err = b.zipScenario(sec)
 	default:
 		err = fmt.Errorf("unknown scenario %q", name)
 	}

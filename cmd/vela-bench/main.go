@@ -27,6 +27,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vela-agent/vela-agent/agent/meta/audio/audiotest"
 )
 
 func main() {
@@ -82,13 +84,16 @@ type options struct {
 	ftpSize      byteSize      // ... the big files' size
 	ftpSmallSize byteSize      // ... the small files' size
 	ftpConns     int           // ... the source's max_connections
+	zipFiles     int           // scenario zip: recordings in the ZIP
+	zipFileSize  byteSize      // ... each of this size
+	zipRuns      int           // ... runs of each side, instead of runs
 }
 
 // scenarios lists the scenario names, in the order they run.
-var scenarios = []string{"throughput", "big", "discover", "describe", "startup", "ftp"}
+var scenarios = []string{"throughput", "big", "discover", "describe", "startup", "ftp", "zip"}
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
-	o := &options{fileSize: 1 << 20, bigSize: 1 << 30, ftpSize: 5e6, ftpSmallSize: 1e6}
+	o := &options{fileSize: 1 << 20, bigSize: 1 << 30, ftpSize: 5e6, ftpSmallSize: 1e6, zipFileSize: 1 << 20}
 	fs := flag.NewFlagSet("vela-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.bin, "bin", "bin", "`folder` holding vela-agent, vela-devserver and vela-bench (make build)")
@@ -115,6 +120,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&o.ftpSize, "ftp-size", "ftp: the pipeline's big files' `size`")
 	fs.Var(&o.ftpSmallSize, "ftp-small-size", "ftp: the pipeline's small files' `size`, for the RSS comparison")
 	fs.IntVar(&o.ftpConns, "ftp-connections", 2, "ftp: the FTP source's max_connections (one lists, the others download)")
+	fs.IntVar(&o.zipFiles, "zip-files", 1000, "zip: recordings in the bulk ZIP (and as loose files; a second ZIP holds a quarter of them)")
+	fs.Var(&o.zipFileSize, "zip-file-size", "zip: each recording's `size`")
+	fs.IntVar(&o.zipRuns, "zip-runs", 3, "zip: runs of each side, instead of -runs (each run moves every recording)")
 	fs.BoolVar(&o.rusage, "rusage", false, "measure peak RSS and CPU time from the reaped process's rusage even if "+timePath+" exists")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -144,6 +152,9 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	check(o.ftpList >= 1 && o.ftpFiles >= 1, "-ftp-list and -ftp-files must be at least 1")
 	check(o.ftpSize >= 1 && o.ftpSmallSize >= 1 && o.ftpSize != o.ftpSmallSize, "-ftp-size and -ftp-small-size must be at least 1 byte and differ")
 	check(o.ftpConns >= 1, "-ftp-connections must be at least 1")
+	check(o.zipFiles >= 4 && o.zipRuns >= 1, "-zip-files must be at least 4 (a second ZIP holds a quarter of them) and -zip-runs at least 1")
+	check(o.zipFileSize >= audiotest.HeaderLen+64 && o.zipFileSize <= 1<<30, "-zip-file-size must be 108 bytes to 1 GiB (a WAV recording Vela takes)")
+	check(int64(o.zipFiles)*int64(o.zipFileSize) <= 3<<30-64<<20, "-zip-files × -zip-file-size must leave the ZIP under 3 GiB, the most Vela takes")
 	check(o.timeout > 0, "-timeout must be positive")
 	for _, s := range o.selected() {
 		check(slices.Contains(scenarios, s), fmt.Sprintf("-only: unknown scenario %q", s))

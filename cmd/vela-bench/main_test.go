@@ -35,10 +35,10 @@ func TestSmoke(t *testing.T) {
 	// others run.
 	only, ftpRows := strings.Join(scenarios, ","), true
 	if _, err := os.Stat("/usr/sbin/vsftpd"); err != nil || os.Geteuid() != 0 || runtime.GOOS != "linux" {
-		only, ftpRows = "throughput,big,discover,describe,startup", false
+		only, ftpRows = "throughput,big,discover,describe,startup,zip", false
 		t.Log("scenario ftp not run: it needs Linux, root and /usr/sbin/vsftpd")
 	} else if _, err := exec.LookPath("curl"); err != nil {
-		only, ftpRows = "throughput,big,discover,describe,startup", false
+		only, ftpRows = "throughput,big,discover,describe,startup,zip", false
 		t.Log("scenario ftp not run: no curl")
 	}
 
@@ -52,6 +52,7 @@ func TestSmoke(t *testing.T) {
 		"-discover", "60", "-discover-dirs", "4", "-settle", "200ms",
 		"-describe", "30",
 		"-jobs", "500", "-linger", "100ms", "-timeout", "1m",
+		"-zip-files", "8", "-zip-file-size", "10KB", "-zip-runs", "1",
 		"-ftp-list", "50", "-ftp-files", "3", "-ftp-size", "200KB", "-ftp-small-size", "10KB",
 		"-only", only,
 	}, &stdout, &stderr)
@@ -79,6 +80,10 @@ func TestSmoke(t *testing.T) {
 		"| peak RSS, 30 calls with a 30-row manifest |",
 		"| start-up with 500 queued jobs |",
 		"| peak RSS with 500 queued jobs |",
+		"| bulk ZIP of 8 recordings of 10 KB (",
+		"| bulk ZIP of 8 recordings of 10 KB: until its recordings are done |",
+		"| bulk ZIP of 8 recordings of 10 KB: CPU time |",
+		"| bulk ZIP of 8 recordings of 10 KB: peak RSS |",
 		"- machine: ",
 		"- commit: ",
 		"- Go: " + runtime.Version(),
