@@ -64,7 +64,7 @@ func watchPatterns(sc config.Source) []string {
 
 // manifestRecheck is how often a call waiting for its manifest row
 // (metadata.manifest_wait) looks again.
-var manifestRecheck = 15 * time.Second
+var manifestRecheck = 2 * time.Second
 
 // waiting: the job is not ready to go on yet and looks again at until;
 // not a failure.

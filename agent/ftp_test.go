@@ -94,3 +94,46 @@ func TestFTPSourceEndToEnd(t *testing.T) {
 		t.Errorf("spool copies left: %v", spool)
 	}
 }
+
+// A manifest and a bulk ZIP on an FTP server: the manifest is staged and
+// kept for the calls of its folder, the ZIP staged and expanded, and every
+// call gets its row.
+func TestFTPManifestAndZip(t *testing.T) {
+	root := t.TempDir()
+	addr, password := startFTP(t, root)
+	pwFile := filepath.Join(t.TempDir(), "pbx.pass")
+	must(t, os.WriteFile(pwFile, []byte(password+"\n"), 0o600))
+	h := newHarness(t, harnessOptions{upload: "metadata:\n  manifest_wait: 20s\n"})
+	b, err := os.ReadFile(h.cfgFile)
+	must(t, err)
+	src := fmt.Sprintf("  - name: pbx\n    type: ftp\n    url: ftp://rec@%s/calls\n    password_file: %s\n    settle: 300ms\n    poll_interval: 200ms\n    timeout: 5s\n", addr, pwFile)
+	must(t, os.WriteFile(h.cfgFile, []byte(strings.Replace(string(b), "upload:\n", src+"upload:\n", 1)), 0o600))
+
+	dir := filepath.Join(root, "calls", "day1")
+	must(t, os.MkdirAll(dir, 0o755))
+	csv := "filename,agent_name,team\n"
+	for i := range 5 {
+		name := fmt.Sprintf("f%d.wav", i)
+		must(t, os.WriteFile(filepath.Join(dir, name), audiotest.WAV(3000+i, byte(i)), 0o644))
+		csv += fmt.Sprintf("%s,Agent %d,FTP Team\n", name, i)
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "metadata.csv"), []byte(csv), 0o644))
+	makeZip(t, filepath.Join(root, "calls", "batch.zip"),
+		zipFile{name: "metadata.csv", data: []byte("filename,agent_name\nz1.wav,Zipped\n")},
+		zipFile{name: "z1.wav", data: audiotest.WAV(5000, 9)})
+
+	h.start()
+	h.waitFor("the calls, the manifest and the ZIP done", 60*time.Second, func() bool { return h.count("done") == 5+1+2 })
+	got := map[string]any{}
+	for _, p := range h.srv.Presigns() {
+		got[p.FileName] = p.Metadata["agent_name"]
+	}
+	for i := range 5 {
+		if name := fmt.Sprintf("f%d.wav", i); got[name] != fmt.Sprintf("Agent %d", i) {
+			t.Errorf("%s: agent_name %v, want its manifest row's", name, got[name])
+		}
+	}
+	if got["z1.wav"] != "Zipped" {
+		t.Errorf("z1.wav: agent_name %v, want the ZIP's row", got["z1.wav"])
+	}
+}
