@@ -98,9 +98,19 @@ func TestStagedSourceGoesThroughTheStageLane(t *testing.T) {
 	if j.Spool == "" || len(srv.Objects()) != 0 {
 		t.Fatalf("staged job %+v, %d objects: want a spool copy and nothing uploaded while paused", j, len(srv.Objects()))
 	}
+	// The spool copy is lost while the job waits (a crash of the machine
+	// before it reached the disk): the file is staged again, not skipped.
+	if err := os.Remove(j.Spool); err != nil {
+		t.Fatal(err)
+	}
 	srv.SetAllocation(1000)
 	a.gates.clear(GateCalls)
 	a.wake.Broadcast()
+	select {
+	case <-staged:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a lost spool copy was not staged again")
+	}
 	j = waitFor("the upload", func(j *store.Job) bool { return j.State == store.Done })
 	if _, err := os.Stat(j.Spool); !os.IsNotExist(err) {
 		t.Errorf("spool copy %s still there once the job is done (%v)", j.Spool, err)

@@ -251,6 +251,9 @@ func (a *Agent) process(ctx context.Context, j *store.Job, open []store.Lane) {
 		if errors.Is(err, errReleased) {
 			return
 		}
+		if errors.Is(err, errRestaged) {
+			continue // Queued again: the stage step is next
+		}
 		if err != nil {
 			a.failed(ctx, j, err)
 			if next, ok := stepFor(r); ok && j.State.Active() {
@@ -423,12 +426,26 @@ func (a *Agent) stage(ctx context.Context, r *jobRun) error {
 	return nil
 }
 
+// errRestaged: the job's spool copy was lost, and the job is Queued to
+// be staged again; not a failure.
+var errRestaged = errors.New("spool copy lost: staged again")
+
 // current checks that the job's file is still the regular file, and the
 // version of it, the job was made for; op names the step for errors. A
 // file that is gone, became a link or changed is skipped (a changed one is
 // queued again).
 func (a *Agent) current(r *jobRun, op string) error {
 	fi, err := r.stat()
+	if r.j.Spool != "" && r.j.State == store.Staged &&
+		(errors.Is(err, fs.ErrNotExist) || err == nil && (!fi.Mode().IsRegular() || !sameVersion(r.j, fi))) {
+		// The copy is lost or not the one staged (this machine crashed
+		// before it reached the disk, or someone removed it): stage the
+		// file again rather than skip it.
+		a.log.Warn("spool copy lost or damaged; staging the file again", "file", r.j.Path, "spool", r.j.Spool)
+		a.dropSpool(r.j)
+		r.j.Spool, r.j.State = "", store.Queued
+		return errRestaged
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return skipped{"file no longer exists"}
