@@ -74,6 +74,7 @@ func rootCmd() *cobra.Command {
 		queueCmd(g),
 		loginCmd(g),
 		stateCmd(g),
+		baselineCmd(g),
 		versionCmd(),
 	)
 	root.AddCommand(serviceCmds(g)...)
