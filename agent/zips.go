@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -52,6 +53,7 @@ var maxOpenZips = 4
 type heldZip struct {
 	f     *os.File
 	z     *bulk.Archive
+	index map[string]bulk.Entry // entries by name, read once
 	size  int64
 	mod   time.Time
 	refs  int // workers using it
@@ -59,29 +61,34 @@ type heldZip struct {
 	stale bool // to be closed when refs drops to 0
 }
 
-// get returns the checked archive of ZIP job parent, opening it with open
-// if it is not open at this version; release gives it back.
-func (c *openZips) get(cfg *config.Config, parent *store.Job, open func() (*os.File, error)) (*bulk.Archive, func(), error) {
+// get returns the checked archive of ZIP job parent and its entries by
+// name, opening it with open if it is not open at this version; release
+// gives it back.
+func (c *openZips) get(cfg *config.Config, parent *store.Job, open func() (*os.File, error)) (*bulk.Archive, map[string]bulk.Entry, func(), error) {
 	c.mu.Lock()
 	c.tick++
 	if e, ok := c.m[parent.ID]; ok && !e.stale && e.size == parent.Size && e.mod.Equal(parent.ModTime) {
 		e.refs++
 		e.used = c.tick
 		c.mu.Unlock()
-		return e.z, func() { c.put(e) }, nil
+		return e.z, e.index, func() { c.put(e) }, nil
 	}
 	c.mu.Unlock()
 
 	f, err := open()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	z, err := openZip(cfg, f, parent.Size)
 	if err != nil {
 		f.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	e := &heldZip{f: f, z: z, size: parent.Size, mod: parent.ModTime, refs: 1}
+	index := map[string]bulk.Entry{}
+	for _, en := range z.Entries() {
+		index[en.Name] = en
+	}
+	e := &heldZip{f: f, z: z, index: index, size: parent.Size, mod: parent.ModTime, refs: 1}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -107,7 +114,7 @@ func (c *openZips) get(cfg *config.Config, parent *store.Job, open func() (*os.F
 		c.retire(c.m[victim])
 		delete(c.m, victim)
 	}
-	return z, func() { c.put(e) }, nil
+	return z, index, func() { c.put(e) }, nil
 }
 
 // put gives back an archive get returned.
@@ -249,18 +256,11 @@ func (a *Agent) zipEntry(r *jobRun) (parent *store.Job, name string, err error) 
 	if err != nil {
 		return nil, "", parked{fmt.Sprintf("the ZIP it came from (job %d) is gone: %v", r.j.Parent, err)}
 	}
-	name, ok := cutPrefix(r.j.Path, parent.Path+"/")
-	if !ok {
+	name, ok := strings.CutPrefix(r.j.Path, parent.Path+"/")
+	if !ok || name == "" {
 		return nil, "", parked{fmt.Sprintf("path %q is not inside its ZIP %q", r.j.Path, parent.Path)}
 	}
 	return parent, name, nil
-}
-
-func cutPrefix(s, prefix string) (string, bool) {
-	if len(s) <= len(prefix) || s[:len(prefix)] != prefix {
-		return "", false
-	}
-	return s[len(prefix):], true
 }
 
 // openParent opens the ZIP a child came from: the ZIP's spool copy, or
@@ -280,7 +280,7 @@ func (a *Agent) extract(ctx context.Context, r *jobRun) error {
 	if err != nil {
 		return err
 	}
-	z, release, err := a.zips.get(r.cfg, parent, func() (*os.File, error) { return a.openParent(r, parent) })
+	z, entries, release, err := a.zips.get(r.cfg, parent, func() (*os.File, error) { return a.openParent(r, parent) })
 	var rf *bulk.Refused
 	switch {
 	case errors.As(err, &rf):
@@ -289,15 +289,11 @@ func (a *Agent) extract(ctx context.Context, r *jobRun) error {
 		return fileError{fmt.Errorf("read the ZIP %s: %w", parent.Path, err)}
 	}
 	defer release()
-	entry := -1
-	for _, e := range z.Entries() {
-		if e.Name == name {
-			entry = e.Index
-		}
-	}
-	if entry < 0 {
+	en, ok := entries[name]
+	if !ok {
 		return parked{fmt.Sprintf("entry %q is no longer in the ZIP", name)}
 	}
+	entry := en.Index
 	spool := spoolPath(r.cfg.StateDir, j)
 	if err := os.MkdirAll(filepath.Dir(spool), 0o700); err != nil {
 		return fmt.Errorf("extract %s: %w", j.Path, err)
@@ -351,16 +347,12 @@ func (a *Agent) zipRow(mc *manifests, m *config.Metadata, r *jobRun) (*meta.Row,
 	}
 	mname := parent.Path + "/metadata.csv"
 	man, err := mc.cached(fmt.Sprintf("zip %d", parent.ID), parent.Size, parent.ModTime, m, func() (*meta.Manifest, error) {
-		f, err := a.openParent(r, parent)
+		z, entries, release, err := a.zips.get(r.cfg, parent, func() (*os.File, error) { return a.openParent(r, parent) })
 		if err != nil {
 			return nil, err
 		}
-		defer f.Close()
-		z, err := openZip(r.cfg, f, parent.Size)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range z.Entries() {
+		defer release()
+		for _, e := range entries {
 			if e.Kind != bulk.Manifest {
 				continue
 			}
