@@ -444,11 +444,10 @@ func (d *decoder) patterns(key string, list []string) {
 	}
 }
 
-// metadataKeys are the call metadata a configuration may default.
-var metadataKeys = []string{
-	"email", "agent", "agent_name", "team", "department", "direction",
-	"tags", "contact", "notifyEmail", "interaction_id",
-}
+// metadataKeys are the call metadata a configuration may default: every
+// field but date_of_call (which is when the call happened), and agent, the
+// other name of email.
+var metadataKeys = append(slices.DeleteFunc(slices.Clone(meta.Fields), func(f string) bool { return f == meta.DateOfCall }), "agent")
 
 // validateMetadata checks the top-level metadata block and loads its zone
 // and pattern. Every key is checked, set or not.

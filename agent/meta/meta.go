@@ -28,15 +28,3 @@ func mustZone(name string) *time.Location {
 func FormatDate(t time.Time) string {
 	return t.In(velaZone).Format(DateLayout)
 }
-
-// Call returns the metadata for one call: the configured defaults, then
-// date_of_call from when the call happened. Vela dates a call without
-// date_of_call by its upload time, so it is always sent.
-func Call(defaults map[string]any, when time.Time) map[string]any {
-	m := make(map[string]any, len(defaults)+1)
-	for k, v := range defaults {
-		m[k] = v
-	}
-	m["date_of_call"] = FormatDate(when)
-	return m
-}

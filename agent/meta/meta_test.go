@@ -22,18 +22,3 @@ func TestFormatDate(t *testing.T) {
 		}
 	}
 }
-
-func TestCallAlwaysHasDate(t *testing.T) {
-	defaults := map[string]any{"team": "Support", "date_of_call": "stale"}
-	when := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
-	m := Call(defaults, when)
-	if m["team"] != "Support" {
-		t.Errorf("team = %v, want the default", m["team"])
-	}
-	if m["date_of_call"] != "01/06/2025, 14:00:00" {
-		t.Errorf("date_of_call = %v", m["date_of_call"])
-	}
-	if defaults["date_of_call"] != "stale" {
-		t.Error("Call modified the defaults map")
-	}
-}
