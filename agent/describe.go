@@ -138,8 +138,14 @@ type manifests struct {
 
 var maxManifests = 64
 
+// manifestRetry is how long a manifest that could not be read is not
+// tried again at the same version: a permission fixed without touching the
+// file is picked up, and a broken manifest is not reread once per call.
+var manifestRetry = 30 * time.Second
+
 type cachedManifest struct {
-	ready chan struct{} // closed once man and err are set, which are then never written again
+	ready chan struct{} // closed once man, err and read are set, which are then never written again
+	read  time.Time
 	size  int64
 	mod   time.Time
 	opts  *config.Metadata // the block it was read with: a reload reads it again
@@ -171,7 +177,7 @@ func (c *manifests) load(file, name string, m *config.Metadata, lstat func() (fs
 func (c *manifests) cached(key string, size int64, mod time.Time, m *config.Metadata, read func() (*meta.Manifest, error)) (*meta.Manifest, error) {
 	c.mu.Lock()
 	c.tick++
-	if e, ok := c.m[key]; ok && e.size == size && e.mod.Equal(mod) && e.opts == m {
+	if e, ok := c.m[key]; ok && e.size == size && e.mod.Equal(mod) && e.opts == m && !e.retry() {
 		e.used = c.tick
 		c.mu.Unlock()
 		<-e.ready // another worker may be reading it: one parse per version
@@ -195,8 +201,20 @@ func (c *manifests) cached(key string, size int64, mod time.Time, m *config.Meta
 	c.mu.Unlock()
 
 	e.man, e.err = read()
+	e.read = time.Now()
 	close(e.ready)
 	return e.man, e.err
+}
+
+// retry reports whether e failed to be read long enough ago to be tried
+// again. It does not wait for a read in progress.
+func (e *cachedManifest) retry() bool {
+	select {
+	case <-e.ready:
+		return e.err != nil && time.Since(e.read) > manifestRetry
+	default:
+		return false
+	}
 }
 
 func readManifest(name string, m *config.Metadata, open func() (*os.File, error)) (*meta.Manifest, error) {
