@@ -49,7 +49,16 @@ func TestBaseline(t *testing.T) {
 	must(t, os.WriteFile(changed, audiotest.WAV(200, 2), 0o644))
 	must(t, os.Chtimes(changed, time.Now(), time.Now()))
 	h.waitDone(2)
-	time.Sleep(1500 * time.Millisecond) // a rescan more: nothing else may come
+	scans := func() uint64 {
+		st, err := h.agent.Status()
+		must(t, err)
+		return st.Sources[0].Scans
+	}
+	after := scans()
+	h.waitFor("two more full scans", 20*time.Second, func() bool { return scans() >= after+2 }) // nothing else may come of them
+	if n := h.count("queued") + h.count("ready") + h.count("presigned"); n != 0 {
+		t.Errorf("%d jobs on their way after the rescans, want none", n)
+	}
 	var names []string
 	for _, p := range h.srv.Presigns() {
 		names = append(names, p.FileName)

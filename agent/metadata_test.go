@@ -301,7 +301,15 @@ func TestManifestWait(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(h.in, "early.wav"), audiotest.WAV(3000, 1), 0o644))
 	must(t, os.WriteFile(filepath.Join(h.in, "unlisted.wav"), audiotest.WAV(3000, 2), 0o644))
 	h.start()
-	time.Sleep(1500 * time.Millisecond) // the calls have settled and wait
+	h.waitFor("both calls waiting for their row", 20*time.Second, func() bool {
+		waiting := 0
+		for id := uint64(1); id <= 2; id++ {
+			if j, err := h.agent.Job(id); err == nil && strings.Contains(j.LastError, "waiting up to metadata.manifest_wait") {
+				waiting++
+			}
+		}
+		return waiting == 2
+	})
 	if n := len(h.srv.Presigns()); n != 0 {
 		t.Fatalf("%d calls presigned before their manifest", n)
 	}
