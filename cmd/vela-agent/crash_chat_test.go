@@ -84,29 +84,9 @@ func crashChats(t *testing.T, workers int) {
 	stateFile := filepath.Join(stateDir, "queue.db")
 	chats := writeChatFiles(t, in) // file name -> its chats' interaction ids, in order
 	statusAddr := freeAddr(t)
-	cfg := filepath.Join(dir, "vela-agent.yaml")
-	conf := fmt.Sprintf(`api:
-  base_url: %s
-  org_id: org-test
-  refresh_token_file: %s
-  timeout: 2s
-state_dir: %s
-sources:
-  - name: chats
-    kind: chats
-    path: %s
-    settle: 200ms
-    rescan_interval: 1s
-upload:
-  concurrency: %d
-  retry_min: 50ms
-  retry_max: 500ms
-status:
-  listen: %s
-`, srv.URL(), token, stateDir, in, workers, statusAddr)
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeCrashConfig(t, dir, srv.URL(), token, stateDir,
+		"  - name: chats\n    kind: chats\n    path: "+in+"\n    settle: 200ms\n    rescan_interval: 1s\n",
+		fmt.Sprintf("  concurrency: %d\n", workers), statusAddr)
 	start := agentRunner(t, cfg, "VELA_TEST_SLOW_DISK="+chatCrashDisk.String())
 
 	// committed maps each chat whose id the store had recorded after a

@@ -212,33 +212,9 @@ func TestCrashResumeFTP(t *testing.T) {
 	}
 
 	statusAddr := freeAddr(t)
-	cfg := filepath.Join(dir, "vela-agent.yaml")
-	conf := fmt.Sprintf(`api:
-  base_url: %s
-  org_id: org-test
-  refresh_token_file: %s
-  timeout: 2s
-state_dir: %s
-sources:
-  - name: pbx
-    type: ftp
-    url: ftp://rec@%s/calls
-    password_file: %s
-    settle: 300ms
-    poll_interval: 200ms
-    timeout: 5s
-    after_upload: move:/done
-upload:
-  concurrency: 4
-  bandwidth_limit: 10MB
-  retry_min: 50ms
-  retry_max: 500ms
-status:
-  listen: %s
-`, srv.URL(), token, stateDir, addr, pwFile, statusAddr)
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	source := fmt.Sprintf("  - name: pbx\n    type: ftp\n    url: ftp://rec@%s/calls\n    password_file: %s\n"+
+		"    settle: 300ms\n    poll_interval: 200ms\n    timeout: 5s\n    after_upload: move:/done\n", addr, pwFile)
+	cfg := writeCrashConfig(t, dir, srv.URL(), token, stateDir, source, "  concurrency: 4\n  bandwidth_limit: 10MB\n", statusAddr)
 
 	start := agentRunner(t, cfg)
 

@@ -67,7 +67,7 @@ func TestCrashResume(t *testing.T) {
 		want[name] = hex.EncodeToString(sum[:])
 	}
 	statusAddr := freeAddr(t)
-	cfg := writeCrashConfig(t, dir, srv.URL(), token, stateDir, in, statusAddr, "20MB")
+	cfg := writeCrashConfig(t, dir, srv.URL(), token, stateDir, localSource(in), "  concurrency: 4\n  bandwidth_limit: 20MB\n", statusAddr)
 
 	var env []string
 	if *crashDisk > 0 {
@@ -128,10 +128,12 @@ func TestCrashResume(t *testing.T) {
 	}
 }
 
-// writeCrashConfig writes the configuration of the kill tests into dir: one
-// local source at in, uploads capped at bandwidth so that kills land mid-way,
-// the status page at statusAddr. It returns the file's path.
-func writeCrashConfig(t *testing.T, dir, url, token, stateDir, in, statusAddr, bandwidth string) string {
+// writeCrashConfig writes the configuration of the kill tests into dir:
+// the source (YAML of one item of sources, indented as such), the upload
+// lines (indented, such as the concurrency and a bandwidth limit that makes
+// kills land mid-way), quick retries, the status page at statusAddr. It
+// returns the file's path.
+func writeCrashConfig(t *testing.T, dir, url, token, stateDir, source, upload, statusAddr string) string {
 	t.Helper()
 	cfg := filepath.Join(dir, "vela-agent.yaml")
 	conf := fmt.Sprintf(`api:
@@ -141,22 +143,21 @@ func writeCrashConfig(t *testing.T, dir, url, token, stateDir, in, statusAddr, b
   timeout: 2s
 state_dir: %s
 sources:
-  - name: calls
-    path: %s
-    settle: 200ms
-    rescan_interval: 1s
-upload:
-  concurrency: 4
-  bandwidth_limit: %s
-  retry_min: 50ms
+%supload:
+%s  retry_min: 50ms
   retry_max: 500ms
 status:
   listen: %s
-`, url, token, stateDir, in, bandwidth, statusAddr)
+`, url, token, stateDir, source, upload, statusAddr)
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// localSource is the source of the kill tests of local folders.
+func localSource(in string) string {
+	return "  - name: calls\n    path: " + in + "\n    settle: 200ms\n    rescan_interval: 1s\n"
 }
 
 // agentRunner returns a function that starts `vela-agent run -c cfg` with env

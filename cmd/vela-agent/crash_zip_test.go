@@ -49,7 +49,7 @@ func TestCrashZip(t *testing.T) {
 	must(t, f.Close())
 
 	statusAddr := freeAddr(t)
-	cfg := writeCrashConfig(t, dir, srv.URL(), token, stateDir, in, statusAddr, "10MB")
+	cfg := writeCrashConfig(t, dir, srv.URL(), token, stateDir, localSource(in), "  concurrency: 4\n  bandwidth_limit: 10MB\n", statusAddr)
 
 	start := agentRunner(t, cfg)
 	committed := map[string]int{}
