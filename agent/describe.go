@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vela-agent/vela-agent/agent/bulk"
 	"github.com/vela-agent/vela-agent/agent/config"
 	"github.com/vela-agent/vela-agent/agent/meta"
 	"github.com/vela-agent/vela-agent/agent/meta/audio"
@@ -342,14 +344,17 @@ func callMeta(mc *manifests, now time.Time, cfg *config.Config, sc config.Source
 // formats Vela does not take are skipped, files whose content is not what
 // their name says are parked, and calls shorter than upload.min_duration
 // are skipped.
-func probe(cfg *config.Config, name string, f *os.File, size int64) (audio.Info, error) {
+func probe(cfg *config.Config, name string, f io.ReaderAt, size int64) (audio.Info, error) {
 	want, ok := audio.FormatOf(name)
 	if !ok {
 		return audio.Info{}, skipped{fmt.Sprintf("%q is not a format Vela takes (WAV, MP3, M4A or FLAC)", path.Ext(name))}
 	}
 	info, err := audio.Probe(f, size)
 	var ce *audio.CorruptError
+	var rf *bulk.Refused
 	switch {
+	case errors.As(err, &rf):
+		return info, parked{fmt.Sprintf("the recording cannot be read from its ZIP: %v", rf)}
 	case errors.Is(err, audio.ErrNotAudio):
 		what := strings.TrimPrefix(err.Error(), audio.ErrNotAudio.Error()+": ")
 		return info, parked{fmt.Sprintf("named %s but holds %s, not audio", path.Ext(name), what)}

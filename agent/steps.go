@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vela-agent/vela-agent/agent/bulk"
 	"github.com/vela-agent/vela-agent/agent/config"
 	"github.com/vela-agent/vela-agent/agent/meta"
 	"github.com/vela-agent/vela-agent/agent/tree"
@@ -74,7 +75,7 @@ var openFile = tree.Open
 //	manifest queued [─stage─> staged] ─read─> done
 //	chat    queued [─stage─> staged] ─describe─> ready ─post─> uploaded ─finish─> done
 //	zip     queued [─stage─> staged] ─expand─> ready ─await─> uploaded ─finish─> done
-//	        (a call expanded from a ZIP stages by extracting its entry; see zips.go)
+//	        (a call expanded from a ZIP is read from its ZIP, never staged; see zips.go)
 //	        (post sends each chat of the file, committing each id before the next)
 type step struct {
 	name string
@@ -132,8 +133,8 @@ var steps = map[stepKey]step{
 // stepFor returns the step that moves r's job on.
 func stepFor(r *jobRun) (step, bool) {
 	_, stager := r.src.(Stager)
-	stager = stager || r.j.Parent != 0 // a ZIP's recording is extracted first
-	k := stepKey{r.j.Kind, r.j.State, stager && r.j.Spool == "" && r.j.State == store.Queued}
+	// A ZIP's recording is read from its ZIP (staged, if its source stages).
+	k := stepKey{r.j.Kind, r.j.State, stager && r.j.Parent == 0 && r.j.Spool == "" && r.j.State == store.Queued}
 	st, ok := steps[k]
 	return st, ok
 }
@@ -401,9 +402,6 @@ func sameVersion(j *store.Job, fi fs.FileInfo) bool {
 
 // stage copies a remote source's file to the spool: Queued -> Staged.
 func (a *Agent) stage(ctx context.Context, r *jobRun) error {
-	if r.j.Parent != 0 {
-		return a.extract(ctx, r)
-	}
 	sg, ok := r.src.(Stager)
 	if !ok {
 		return parked{"source " + r.j.Source + " cannot stage files"}
@@ -467,8 +465,10 @@ func (a *Agent) current(r *jobRun, op string) error {
 // describe checks the file and builds its metadata: Queued -> Ready.
 func (a *Agent) describe(_ context.Context, r *jobRun) error {
 	j := r.j
-	if err := a.current(r, "describe"); err != nil {
-		return err
+	if !inZip(j) {
+		if err := a.current(r, "describe"); err != nil {
+			return err
+		}
 	}
 	switch {
 	case j.Size == 0:
@@ -478,18 +478,7 @@ func (a *Agent) describe(_ context.Context, r *jobRun) error {
 	}
 	// Find out now whether the file can be read and what it holds, before
 	// a presign (which counts against the allocation) is spent on it.
-	f, err := r.open()
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return skipped{"file no longer exists"}
-	case errors.Is(err, tree.ErrLink):
-		return skipped{notFollowed}
-	case err != nil:
-		return fileError{fmt.Errorf("read %s: %w", j.Path, err)}
-	}
-	_, err = probe(r.cfg, j.Path, f, j.Size)
-	f.Close()
-	if err != nil {
+	if err := a.probeJob(r); err != nil {
 		return err
 	}
 	sc, _ := r.cfg.Source(j.Source)
@@ -515,6 +504,37 @@ func (a *Agent) describe(_ context.Context, r *jobRun) error {
 	}
 	j.State = store.Ready
 	return nil
+}
+
+// probeJob probes the job's file: the file, or the recording in its ZIP.
+func (a *Agent) probeJob(r *jobRun) error {
+	j := r.j
+	if inZip(j) {
+		z, en, release, err := a.entry(r)
+		if err != nil {
+			return err
+		}
+		defer release()
+		ra, err := z.ReaderAt(en.Index)
+		if err != nil {
+			return fileError{fmt.Errorf("read %s: %w", j.Path, err)}
+		}
+		defer ra.Close()
+		_, err = probe(r.cfg, j.Path, ra, j.Size)
+		return err
+	}
+	f, err := r.open()
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return skipped{"file no longer exists"}
+	case errors.Is(err, tree.ErrLink):
+		return skipped{notFollowed}
+	case err != nil:
+		return fileError{fmt.Errorf("read %s: %w", j.Path, err)}
+	}
+	defer f.Close()
+	_, err = probe(r.cfg, j.Path, f, j.Size)
+	return err
 }
 
 // changed handles a file that is no longer the version a job was made for:
@@ -600,13 +620,30 @@ func (a *Agent) upload(ctx context.Context, r *jobRun) error {
 	// version found (size and modification time, to the nanosecond), so a
 	// file swapped for a link or another file is never sent.
 	body := upload.OpenedFileBody(r.open, fileName(j), j.Size, j.ModTime)
+	if inZip(j) {
+		body = a.entryBody(r)
+	}
 	body.Ready = func(context.Context) error { return r.ready() }
 	tr := a.track.start(j)
 	defer a.track.done(j.ID)
 	_, err := a.up.Post(ctx, form, body, tr.set)
-	var ue *upload.Error
+	var (
+		ue *upload.Error
+		pk parked
+		sk skipped
+		fe fileError
+		rf *bulk.Refused
+	)
 	switch {
 	case err == nil:
+	case errors.As(err, &pk): // the outcomes of a ZIP's recording (Agent.entry)
+		return pk
+	case errors.As(err, &sk):
+		return sk
+	case errors.As(err, &fe):
+		return fe
+	case errors.As(err, &rf):
+		return parked{fmt.Sprintf("the recording cannot be read from its ZIP: %v", rf)}
 	case errors.Is(err, fs.ErrNotExist):
 		return skipped{"file no longer exists"}
 	case errors.Is(err, tree.ErrLink):
@@ -647,6 +684,13 @@ func (a *Agent) upload(ctx context.Context, r *jobRun) error {
 // version is queued instead. On an error the job stays Uploaded and the
 // action is retried.
 func (a *Agent) finish(ctx context.Context, r *jobRun) error {
+	if r.j.Parent != 0 {
+		// A ZIP's recording: after_upload applies to the ZIP, once all
+		// its recordings are finished.
+		r.j.State = store.Done
+		a.dropSpool(r.j)
+		return nil
+	}
 	fi, err := r.stat()
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, tree.ErrLink), errors.As(err, new(parked)):
@@ -656,9 +700,6 @@ func (a *Agent) finish(ctx context.Context, r *jobRun) error {
 	case !fi.Mode().IsRegular():
 	case !sameVersion(r.j, fi):
 		a.changed(r, fi)
-	case r.j.Parent != 0:
-		// A ZIP's recording: after_upload applies to the ZIP, once all
-		// its recordings are finished.
 	default:
 		if err := r.src.Finish(ctx, r.j); err != nil {
 			return fmt.Errorf("after upload: %w", err)

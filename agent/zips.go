@@ -5,39 +5,52 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/vela-agent/vela-agent/agent/bulk"
 	"github.com/vela-agent/vela-agent/agent/config"
 	"github.com/vela-agent/vela-agent/agent/meta"
+	"github.com/vela-agent/vela-agent/agent/tree"
+	"github.com/vela-agent/vela-agent/agent/upload"
 	"github.com/vela-agent/vela-agent/store"
 )
 
 // A bulk ZIP's job is expanded into one call job per recording, its
-// children (store.Expand): each is extracted to the spool by its own stage
-// step, presigned and uploaded on its own, so a crash in the middle of a
-// 3 GB ZIP resumes at the next recording. The ZIP waits (Ready) until its
-// children are finished, then its source's after_upload applies to it.
+// children (store.Expand): each is described, presigned and uploaded on
+// its own, so a crash in the middle of a 3 GB ZIP resumes at the next
+// recording. A recording is read straight from the ZIP (the ZIP's spool
+// copy, for a source that stages), streamed and checked against its size
+// and CRC-32 as it is sent: the upload's last bytes go only if the entry
+// checks out, so a bad entry is never stored. Nothing of it is copied to
+// the spool. The ZIP waits (Ready) until its children are finished, then
+// its source's after_upload applies to it.
 //
 //	zip   queued [─stage─> staged] ─expand─> ready ─await─> uploaded ─finish─> done
-//	child queued ─stage (extract)─> staged ─describe─> ... as any call
+//	child queued ─describe─> ready ─presign─> ... as any call
 //
 // A child's path is the ZIP's path joined with the entry's name
 // ("batch.zip/rec/a.wav"): no file of the tree can have it, and it is the
 // same at every expansion, which makes Expand idempotent.
 
-// zipRecheck is how often a ZIP waiting for its recordings looks again.
+// zipRecheck is the longest a ZIP waiting for its recordings waits before
+// it looks again; it looks sooner as fewer are left (see awaitZip).
 var zipRecheck = time.Second
 
-// openZips keeps the ZIPs being extracted open and checked, so that each
-// recording's extraction does not open and check the whole archive again
-// (which made a ZIP's expansion quadratic in its entries). An archive is
+// zipRecheckPer is how much sooner per recording left: a ZIP with few
+// left is done about as soon as they are.
+const zipRecheckPer = 10 * time.Millisecond
+
+// openZips keeps the ZIPs whose recordings are being read open and
+// checked, so that each recording's read does not open and check the
+// whole archive again (which made a ZIP's expansion quadratic in its
+// entries). An archive is
 // shared by the workers extracting from it; it is closed when no worker
 // uses it and others are needed more (at most maxOpenZips are kept), when
 // its ZIP finishes, or when the agent closes.
@@ -63,21 +76,36 @@ type heldZip struct {
 
 // get returns the checked archive of ZIP job parent and its entries by
 // name, opening it with open if it is not open at this version; release
-// gives it back.
+// gives it back. A file open returns that is not the version of the ZIP
+// the job was made for (size and modification time) fails with
+// errZipChanged.
 func (c *openZips) get(cfg *config.Config, parent *store.Job, open func() (*os.File, error)) (*bulk.Archive, map[string]bulk.Entry, func(), error) {
 	c.mu.Lock()
 	c.tick++
 	if e, ok := c.m[parent.ID]; ok && !e.stale && e.size == parent.Size && e.mod.Equal(parent.ModTime) {
-		e.refs++
-		e.used = c.tick
-		c.mu.Unlock()
-		return e.z, e.index, func() { c.put(e) }, nil
+		// Still the version the job was made for? A ZIP written again in
+		// place changes under the open file.
+		if fi, err := e.f.Stat(); err == nil && sameVersion(parent, fi) {
+			e.refs++
+			e.used = c.tick
+			c.mu.Unlock()
+			return e.z, e.index, func() { c.put(e) }, nil
+		}
+		c.retire(e)
+		delete(c.m, parent.ID)
 	}
 	c.mu.Unlock()
 
 	f, err := open()
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !sameVersion(parent, fi) {
+		f.Close()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return nil, nil, nil, errZipChanged
 	}
 	z, err := openZip(cfg, f, parent.Size)
 	if err != nil {
@@ -213,13 +241,8 @@ func (a *Agent) expandZip(ctx context.Context, r *jobRun) error {
 			mod = j.ModTime
 		}
 		c := store.Found{Source: j.Source, Path: j.Path + "/" + e.Name, Size: e.Size, ModTime: mod, Kind: store.Call, Parent: j.ID, Skip: e.Skip}
-		switch {
-		case e.Skip != "":
-		case e.Kind != bulk.Recording:
+		if e.Skip == "" && e.Kind != bulk.Recording {
 			c.Skip = "not a recording (inside a ZIP only audio files and metadata.csv are read)"
-		default:
-			lane := store.LaneStage
-			c.Lane = &lane
 		}
 		if c.Skip != "" {
 			warnings = append(warnings, fmt.Sprintf("entry %q skipped: %s", e.Name, c.Skip))
@@ -237,13 +260,19 @@ func (a *Agent) expandZip(ctx context.Context, r *jobRun) error {
 }
 
 // awaitZip finishes a ZIP once all its recordings are: Ready -> Uploaded.
+// They are the files under its path: its children, and the recordings of
+// an earlier version of the ZIP still to be read from this one.
 func (a *Agent) awaitZip(_ context.Context, r *jobRun) error {
-	left, err := a.store.ChildrenLeft(r.j.ID)
+	left, err := a.store.ActiveUnder(r.j.Source, r.j.Path+"/")
 	if err != nil {
 		return fmt.Errorf("ZIP %s: %w", r.j.Path, err)
 	}
 	if left > 0 {
-		return waiting{a.now().Add(zipRecheck), fmt.Sprintf("%d recordings of the ZIP are not finished", left)}
+		// Look again sooner the fewer are left: a few looks more, each a
+		// walk of the ZIP's children, rather than up to zipRecheck idle
+		// after the last one.
+		wait := min(zipRecheck, max(time.Duration(left)*zipRecheckPer, 2*zipRecheckPer))
+		return waiting{a.now().Add(wait), fmt.Sprintf("%d recordings of the ZIP are not finished", left)}
 	}
 	a.zips.drop(r.j.ID)
 	r.j.State = store.Uploaded
@@ -272,70 +301,93 @@ func (a *Agent) openParent(r *jobRun, parent *store.Job) (*os.File, error) {
 	return r.src.Open(parent)
 }
 
-// extract copies a ZIP child's recording to the spool, its size and CRC
-// checked: Queued -> Staged.
-func (a *Agent) extract(ctx context.Context, r *jobRun) error {
-	j := r.j
+// errZipChanged: the ZIP's file is not the version its job was made for.
+var errZipChanged = errors.New("the ZIP changed since it was found")
+
+// entry finds a ZIP child's recording in its ZIP, opening the ZIP if it is
+// not open; release gives the archive back. Its errors are outcomes: the
+// ZIP gone or changed skips the recording (a changed ZIP is a new job of
+// its own), a refused one parks it.
+func (a *Agent) entry(r *jobRun) (z *bulk.Archive, en bulk.Entry, release func(), err error) {
 	parent, name, err := a.zipEntry(r)
 	if err != nil {
-		return err
+		return nil, en, nil, err
 	}
 	z, entries, release, err := a.zips.get(r.cfg, parent, func() (*os.File, error) { return a.openParent(r, parent) })
+	if errors.Is(err, errZipChanged) {
+		// The ZIP was written again. Its new version is a job of its own,
+		// whose expansion found this recording already known (Expand):
+		// the recording is read from that version if it is still there
+		// unchanged, and that job waits for it (awaitZip).
+		if latest, lerr := a.store.Latest(parent.Source, parent.Path); lerr == nil && latest.ID != parent.ID && latest.Kind == store.Zip {
+			z, entries, release, err = a.zips.get(r.cfg, latest, func() (*os.File, error) { return a.openParent(r, latest) })
+		}
+	}
 	var rf *bulk.Refused
 	switch {
+	case err == nil:
+	case errors.Is(err, errZipChanged):
+		return nil, en, nil, skipped{"the ZIP it came from changed since it was found; its new version is queued"}
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, en, nil, skipped{"the ZIP it came from no longer exists"}
+	case errors.Is(err, tree.ErrLink):
+		return nil, en, nil, skipped{"the ZIP it came from, or a folder above it, is now a symbolic link, which is not followed"}
 	case errors.As(err, &rf):
-		return refusal(parent.Path, err)
-	case err != nil:
-		return fileError{fmt.Errorf("read the ZIP %s: %w", parent.Path, err)}
+		return nil, en, nil, refusal(parent.Path, err)
+	default:
+		return nil, en, nil, fileError{fmt.Errorf("read the ZIP %s: %w", parent.Path, err)}
 	}
-	defer release()
 	en, ok := entries[name]
 	if !ok {
-		return parked{fmt.Sprintf("entry %q is no longer in the ZIP", name)}
+		release()
+		return nil, en, nil, parked{fmt.Sprintf("entry %q is no longer in the ZIP", name)}
 	}
-	entry := en.Index
-	spool := spoolPath(r.cfg.StateDir, j)
-	if err := os.MkdirAll(filepath.Dir(spool), 0o700); err != nil {
-		return fmt.Errorf("extract %s: %w", j.Path, err)
+	if en.Size != r.j.Size {
+		release()
+		return nil, en, nil, parked{fmt.Sprintf("entry %q is %d bytes in the ZIP, not the %d it was found with", name, en.Size, r.j.Size)}
 	}
-	if err := roomFor(filepath.Dir(spool), j.Source, j.Size); err != nil {
-		return err
-	}
-	part := spool + ".part"
-	out, err := os.OpenFile(part, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("extract %s: %w", j.Path, err)
-	}
-	_, err = z.Extract(ctx, entry, out)
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chtimes(part, j.ModTime, j.ModTime)
-	}
-	if err == nil {
-		err = os.Rename(part, spool)
-	}
-	if err != nil {
-		os.Remove(part)
-		switch {
-		case errors.Is(err, syscall.ENOSPC):
-			return spoolFull{source: j.Source, err: err}
-		case ctx.Err() != nil:
-			return ctx.Err()
-		}
-		var rf *bulk.Refused
-		if errors.As(err, &rf) {
-			return parked{fmt.Sprintf("entry %q cannot be extracted: %v", name, rf)}
-		}
-		return fmt.Errorf("extract %s: %w", j.Path, err)
-	}
-	j.Spool, j.State = spool, store.Staged
-	return nil
+	return z, en, release, nil
 }
+
+// entryBody is the upload body of a ZIP child read from its ZIP: the
+// recording streamed, checked as it is read (see bulk.Archive.Open).
+func (a *Agent) entryBody(r *jobRun) upload.Body {
+	return upload.Body{
+		Name: fileName(r.j),
+		Size: r.j.Size,
+		Open: func() (io.ReadCloser, error) {
+			z, en, release, err := a.entry(r)
+			if err != nil {
+				return nil, err
+			}
+			rc, err := z.Open(en.Index)
+			if err != nil {
+				release()
+				return nil, err
+			}
+			return &heldReader{ReadCloser: rc, release: release}, nil
+		},
+	}
+}
+
+// heldReader is an entry's reader that gives its archive back on Close.
+type heldReader struct {
+	io.ReadCloser
+	release func()
+}
+
+func (h *heldReader) Close() error {
+	err := h.ReadCloser.Close()
+	if h.release != nil {
+		h.release()
+		h.release = nil
+	}
+	return err
+}
+
+// inZip reports whether the job's file is read from its ZIP: a ZIP's
+// recording with no spool copy (one extracted by an older version has).
+func inZip(j *store.Job) bool { return j.Parent != 0 && j.Spool == "" }
 
 // zipRow finds the row of a ZIP child in its ZIP's metadata.csv, by the
 // entry's base name (exactly, then ignoring case). The manifest is read

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,4 +208,88 @@ func TestZipsEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestZipChangedAfterExpansion: a ZIP damaged or written again after it
+// was checked and expanded. Its recordings are read from it as they are
+// uploaded, so a damaged entry is caught by its CRC-32 before the upload's
+// last byte (nothing stored, the recording parked). A ZIP written again is
+// a new job, whose expansion finds its recording already known: the
+// recording is read from the new version, once, and the new version's job
+// waits for it.
+func TestZipChangedAfterExpansion(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.srv.SetAllocation(0) // calls wait, paused, until the ZIPs are changed
+	wav := func(n int) []byte { return audiotest.WAV(30000+n, byte(n)) }
+	makeZip(t, filepath.Join(h.in, "damaged.zip"),
+		zipFile{name: "bad.wav", data: wav(1), raw: true},
+		zipFile{name: "good.wav", data: wav(2), raw: true})
+	makeZip(t, filepath.Join(h.in, "replaced.zip"), zipFile{name: "again.wav", data: wav(3)})
+	h.start()
+
+	jobs := func(path string) (states []string) {
+		for id := uint64(1); id < 50; id++ {
+			if j, err := h.agent.Job(id); err == nil && j.Path == path {
+				states = append(states, j.State.String()+": "+j.Reason)
+			}
+		}
+		return states
+	}
+	h.waitFor("both ZIPs expanded, calls paused", 30*time.Second, func() bool {
+		return slices.Contains(jobs("damaged.zip"), "ready: ") && slices.Contains(jobs("replaced.zip"), "ready: ") && paused(h)
+	})
+
+	// One byte of bad.wav's data changes; the ZIP keeps its size and time.
+	p := filepath.Join(h.in, "damaged.zip")
+	fi, err := os.Stat(p)
+	must(t, err)
+	b, err := os.ReadFile(p)
+	must(t, err)
+	at := bytes.Index(b, wav(1))
+	if at < 0 {
+		t.Fatal("bad.wav's data not found in the ZIP")
+	}
+	b[at+1000] ^= 0xff
+	must(t, os.WriteFile(p, b, 0o644))
+	must(t, os.Chtimes(p, fi.ModTime(), fi.ModTime()))
+	// replaced.zip is written again: a new version, the same recording.
+	makeZip(t, filepath.Join(h.in, "replaced.zip"), zipFile{name: "again.wav", data: wav(3)})
+	later := time.Now().Add(time.Hour)
+	must(t, os.Chtimes(filepath.Join(h.in, "replaced.zip"), later, later))
+	h.waitFor("the new version of replaced.zip expanded", 30*time.Second, func() bool {
+		return len(jobs("replaced.zip")) == 2 && slices.Contains(jobs("replaced.zip"), "ready: ")
+	})
+
+	h.srv.SetAllocation(1000)
+	h.waitFor("every job finished", 60*time.Second, func() bool {
+		return h.count("queued")+h.count("staged")+h.count("ready")+h.count("presigned")+h.count("uploaded") == 0 && h.count("done") > 0
+	})
+	stored := map[string]int{} // file name sent -> times stored
+	for _, o := range h.srv.Objects() {
+		for _, p := range h.srv.Presigns() {
+			if p.Key == o.Key {
+				stored[p.FileName] += o.Uploads
+			}
+		}
+	}
+	if stored["good.wav"] != 1 || stored["again.wav"] != 1 || stored["bad.wav"] != 0 || len(stored) != 2 {
+		t.Errorf("stored: %v; want good.wav and again.wav once each, bad.wav never", stored)
+	}
+	if r := jobs("damaged.zip/bad.wav"); len(r) != 1 || !strings.HasPrefix(r[0], "parked: ") || !strings.Contains(r[0], "CRC-32") {
+		t.Errorf("damaged.zip/bad.wav: %q, want parked for its CRC-32", r)
+	}
+	if r := jobs("replaced.zip/again.wav"); !slices.Equal(r, []string{"done: "}) {
+		t.Errorf("replaced.zip/again.wav: %q, want one job, done", r)
+	}
+	// The old version is superseded, or done too if it was being looked
+	// at when the new one was queued.
+	if r := jobs("replaced.zip"); len(r) != 2 || r[1] != "done: " || r[0] != "done: " && !strings.HasPrefix(r[0], "skipped: superseded") {
+		t.Errorf("replaced.zip: %q, want the old version superseded (or done) and the new one done", r)
+	}
+}
+
+// paused reports whether the agent's call uploads are paused.
+func paused(h *harness) bool {
+	st, err := h.agent.Status()
+	return err == nil && len(st.Paused) > 0
 }

@@ -486,44 +486,43 @@ func TestLies(t *testing.T) {
 	}
 	body := text(10000, 5)
 	tests := []struct {
-		name    string
-		zip     func(t *testing.T) []byte
-		reason  string
-		written int64 // what Extract writes before it fails
+		name   string
+		zip    func(t *testing.T) []byte
+		reason string
 	}{
-		{"declared size larger", patchCentral(24, func(v uint32) uint32 { return v + 1 }), "shorter than the declared 10001: truncated", 10000},
-		{"declared size smaller", patchCentral(24, func(uint32) uint32 { return 4000 }), "longer than the declared 4000 bytes", 4000},
-		{"CRC-32 wrong", patchCentral(16, func(v uint32) uint32 { return v ^ 1 }), "but the header says", 10000},
+		{"declared size larger", patchCentral(24, func(v uint32) uint32 { return v + 1 }), "shorter than the declared 10001: truncated"},
+		{"declared size smaller", patchCentral(24, func(uint32) uint32 { return 4000 }), "longer than the declared 4000 bytes"},
+		{"CRC-32 wrong", patchCentral(16, func(v uint32) uint32 { return v ^ 1 }), "but the header says"},
 		// archive/zip itself does not check a CRC-32 of zero.
-		{"CRC-32 zero", patchCentral(16, func(uint32) uint32 { return 0 }), "but the header says 00000000", 10000},
+		{"CRC-32 zero", patchCentral(16, func(uint32) uint32 { return 0 }), "but the header says 00000000"},
 		{"Stored data changed", func(t *testing.T) []byte {
 			b := build(t, rawFile(t, "b.wav", zip.Store, body, nil))
 			b[local(t, b, "b.wav")+localLen+len("b.wav")+10] ^= 0xff
 			return b
-		}, "but the header says", 10000},
+		}, "but the header says"},
 		{"Deflate stream truncated", func(t *testing.T) []byte {
 			return build(t, rawFile(t, "b.wav", zip.Deflate, body, func(fh *zip.FileHeader, stored *[]byte) {
 				*stored = (*stored)[:len(*stored)/2]
 				fh.CompressedSize64 = uint64(len(*stored))
 			}))
-		}, "compressed data is truncated", -1},
+		}, "compressed data is truncated"},
 		{"Deflate stream corrupt", func(t *testing.T) []byte {
 			return build(t, rawFile(t, "b.wav", zip.Deflate, body, func(fh *zip.FileHeader, stored *[]byte) {
 				(*stored)[0] = 0xff // block type 3 does not exist
 			}))
-		}, "compressed data is corrupt", 0},
+		}, "compressed data is corrupt"},
 		{"bytes after the Deflate stream", func(t *testing.T) []byte {
 			return build(t, rawFile(t, "b.wav", zip.Deflate, body, func(fh *zip.FileHeader, stored *[]byte) {
 				*stored = append(*stored, "hidden"...)
 				fh.CompressedSize64 = uint64(len(*stored))
 			}))
-		}, "goes on after the end of its Deflate stream", 10000},
+		}, "goes on after the end of its Deflate stream"},
 		{"more data than declared in a bomb", func(t *testing.T) []byte {
 			// 1 MB that declares 2 kB: the ratio looks harmless.
 			return build(t, rawFile(t, "b.wav", zip.Deflate, make([]byte, 1<<20), func(fh *zip.FileHeader, stored *[]byte) {
 				fh.UncompressedSize64 = 2000
 			}))
-		}, "longer than the declared 2000 bytes", 2000},
+		}, "longer than the declared 2000 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -539,8 +538,9 @@ func TestLies(t *testing.T) {
 			if !errors.As(err, &ref) || !strings.Contains(ref.Reason, tt.reason) {
 				t.Fatalf("Extract: %v; want %q", err, tt.reason)
 			}
-			if n != int64(buf.Len()) || n > e.Size || tt.written >= 0 && n != tt.written {
-				t.Errorf("Extract wrote %d bytes (returned %d), want %d and at most %d", buf.Len(), n, tt.written, e.Size)
+			// Never the whole of a bad entry: its last bytes are held back.
+			if n != int64(buf.Len()) || n >= e.Size {
+				t.Errorf("Extract wrote %d bytes (returned %d) of a bad entry of %d", buf.Len(), n, e.Size)
 			}
 		})
 	}

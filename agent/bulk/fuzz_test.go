@@ -68,6 +68,31 @@ func FuzzOpen(f *testing.F) {
 			if verr == nil && (err != nil || n != e.Size) {
 				t.Fatalf("Verify passed but Extract %q = %d of %d, %v", e.Name, n, e.Size, err)
 			}
+			if err != nil && n >= e.Size && e.Size > 0 {
+				t.Fatalf("Extract %q gave all %d bytes of a bad entry", e.Name, n)
+			}
+			// Open's reader and ReaderAt agree with Extract.
+			var want, got bytes.Buffer
+			_, xerr := a.Extract(context.Background(), e.Index, &want)
+			rc, err := a.Open(e.Index)
+			if err != nil {
+				t.Fatalf("Open %q: %v", e.Name, err)
+			}
+			_, rerr := io.Copy(&got, rc)
+			rc.Close()
+			if (xerr == nil) != (rerr == nil) || !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Fatalf("Open %q read %d bytes, %v; Extract %d, %v", e.Name, got.Len(), rerr, want.Len(), xerr)
+			}
+			ra, err := a.ReaderAt(e.Index)
+			if err != nil {
+				t.Fatalf("ReaderAt %q: %v", e.Name, err)
+			}
+			p := make([]byte, 64)
+			k, err := ra.ReadAt(p, 3)
+			ra.Close()
+			if xerr == nil && (int64(k) != min(64, max(e.Size-3, 0)) || k > 0 && !bytes.Equal(p[:k], want.Bytes()[3:3+k])) {
+				t.Fatalf("ReaderAt %q at 3 = %d bytes, %v, not what Extract gave", e.Name, k, err)
+			}
 		}
 	})
 }

@@ -31,7 +31,9 @@ func (e *exitError) Error() string { return e.msg }
 
 func main() {
 	root := rootCmd()
+	stop := startProfile()
 	err := root.Execute()
+	stop()
 	if err == nil {
 		return
 	}

@@ -158,11 +158,11 @@ func (b *bench) zipScenario(sec *section) error {
 	sec.notes = append(sec.notes,
 		fmt.Sprintf("%s WAV recordings of %s (one random MiB repeated, a WAV header and each file's number at its start) and a `metadata.csv` of %s rows (%s) naming them in shuffled order, in one folder; "+
 			"the same recordings and manifest in one ZIP (`%s`, %s; odd-numbered recordings stored, even-numbered ones and the manifest deflated at `flate.BestSpeed`, written by `archive/zip` with data descriptors) alone in a second folder; "+
-			"and the first %s of them with their own manifest in a ZIP of %s in a third. The files and ZIPs are read from the page cache; the agent extracts each recording of a ZIP to its spool, on disk, before it uploads it.",
+			"and the first %s of them with their own manifest in a ZIP of %s in a third. The files and ZIPs are read from the page cache; the agent streams each recording out of its ZIP into its upload, nothing copied to disk.",
 			count(n), b.o.zipFileSize, count(n), megabytes(int64(len(csv))), zipName, megabytes(bigZip), count(k), megabytes(smallZip)),
-		fmt.Sprintf("Each run starts a fresh `vela-devserver` (objects in memory) and `vela-agent run` with one source on one folder (`settle: %v`), a fresh `state_dir` (the spool the recordings are extracted to is in it) and `upload.concurrency: %d`. "+
+		fmt.Sprintf("Each run starts a fresh `vela-devserver` (objects in memory) and `vela-agent run` with one source on one folder (`settle: %v`), a fresh `state_dir` and `upload.concurrency: %d`. "+
 			"The time is from the process's start until `/status` (polled every 50 ms) counts every job done: for the loose folder the calls and the manifest's job, for a ZIP its recordings and the ZIP's own job; then SIGTERM. "+
-			"A ZIP's own job looks for unfinished recordings again on a timer (`zipRecheck` in `agent/zips.go`), so it is done up to that long after its last recording: "+
+			"A ZIP's own job looks for unfinished recordings again on a timer, sooner the fewer are left (`awaitZip` in `agent/zips.go`), so it is done a little after its last recording: "+
 			"the second row is the time until the recordings of the ZIP were all done, without that wait. Throughput is the recordings' bytes (%s) ÷ that time. "+
 			"Loose folder, ZIP and quarter ZIP alternate, %d run(s) each (`-zip-runs`); the median is reported.",
 			b.o.settle, b.o.concurrency, megabytes(total), runs),
