@@ -28,6 +28,7 @@ test-long:
 	$(GO) test -count=1 -timeout 30m -run 'TestCrashResume$$' ./cmd/vela-agent -crash.files=3000 -crash.kills=100 -v
 	$(GO) test -count=1 -timeout 30m -run 'TestCrashResume$$' ./cmd/vela-agent -crash.slowdisk=100ms -v
 	$(GO) test -count=1 -timeout 30m -run 'TestFTPVsftpd500' ./cmd/vela-agent -ftp.scale -v
+	$(GO) test -count=1 -timeout 30m -run 'TestArchiveInstall' ./cmd/vela-agent -archive.files=100000 -v
 
 test-short:
 	$(GO) test -short -count=1 ./...

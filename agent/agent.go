@@ -71,13 +71,18 @@ type Agent struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	sources   *supervisor // the configured sources, running while Run does
-	workers   *pool       // the upload workers: lanes calls and chats, held by the pause gates
-	locals    *pool       // the local workers: localLanes, held by nothing
-	gates     *gates
-	apiPace   *pacer // the Vela API
-	upPace    *pacer // the upload service
-	wake      *signal
+	sources *supervisor // the configured sources, running while Run does
+	workers *pool       // the upload workers: lanes calls and chats, held by the pause gates
+	locals  *pool       // the local workers: localLanes, held by nothing
+	gates   *gates
+	apiPace *pacer // the Vela API
+	upPace  *pacer // the upload service
+	wake    *signal
+	// ingested counts the files ingest took from the sources (queued or
+	// not); first, while a new install holds its first uploads, what it
+	// queued (firstrun.go).
+	ingested  atomic.Uint64
+	first     atomic.Pointer[firstRun]
 	track     *tracker
 	health    *commitHealth
 	claimLog  limitedLog     // claim failures, logged at most once a minute
@@ -234,7 +239,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	// whole recheck interval.
 	a.checkGates(ctx)
 	goRun(a.gateLoop)
-	goRun(func(ctx context.Context) { a.workers.run(ctx, a.config().Upload.Concurrency) })
+	first := a.newInstall()
+	a.first.Store(first)
+	goRun(func(ctx context.Context) {
+		if first != nil {
+			a.awaitFirstScans(ctx)
+			a.first.Store(nil)
+			a.reportFirstRun(first)
+		}
+		a.workers.run(ctx, a.config().Upload.Concurrency)
+	})
 	goRun(func(ctx context.Context) { a.locals.run(ctx, localWorkers) })
 	cfg := a.config()
 	a.log.Info("vela-agent running", "version", Version, "sources", len(cfg.Sources),
@@ -276,6 +290,9 @@ func (a *Agent) ingest(ctx context.Context, in <-chan []watcher.File) {
 				found = append(found, fd)
 			}
 			n, err := a.store.Add(found)
+			if err == nil {
+				a.first.Load().note(found, n)
+			}
 			var ignored int
 			if err == nil && len(older) > 0 {
 				ignored, err = a.store.Add(older)
@@ -290,6 +307,7 @@ func (a *Agent) ingest(ctx context.Context, in <-chan []watcher.File) {
 						src.Forget(f.Path)
 					}
 				}
+				a.ingested.Add(uint64(len(batch)))
 				continue
 			}
 			if ignored > 0 {
@@ -299,6 +317,7 @@ func (a *Agent) ingest(ctx context.Context, in <-chan []watcher.File) {
 				a.log.Info("queued", "source", batch[0].Source, "files", n)
 				a.wake.Broadcast()
 			}
+			a.ingested.Add(uint64(len(batch)))
 		}
 	}
 }

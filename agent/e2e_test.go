@@ -41,6 +41,26 @@ type harness struct {
 	agent  *agent.Agent
 	cancel context.CancelFunc
 	done   chan error
+
+	logMu sync.Mutex
+	logs  strings.Builder // what the agent logged, every start
+}
+
+// harnessLog passes the agent's log to the test and keeps it.
+type harnessLog struct{ h *harness }
+
+func (w harnessLog) Write(p []byte) (int, error) {
+	w.h.logMu.Lock()
+	w.h.logs.Write(p)
+	w.h.logMu.Unlock()
+	return testWriter{w.h.t}.Write(p)
+}
+
+// logged returns what the agent logged so far.
+func (h *harness) logged() string {
+	h.logMu.Lock()
+	defer h.logMu.Unlock()
+	return h.logs.String()
 }
 
 var configTemplate = template.Must(template.New("cfg").Parse(`
@@ -125,7 +145,7 @@ func (h *harness) start() {
 	h.t.Helper()
 	cfg, err := config.Load(h.cfgFile)
 	must(h.t, err)
-	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewTextHandler(harnessLog{h}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a, err := agent.Open(cfg, log, false)
 	must(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -20,3 +20,6 @@ var SpoolReserve = &spoolReserve
 
 // SpoolRecheck is how often a download waiting for room is tried again.
 var SpoolRecheck = &spoolRecheck
+
+// NewInstallFiles is how many files a new install queues before it says so.
+var NewInstallFiles = &newInstallFiles
