@@ -94,6 +94,8 @@ func (b *bench) run(name string) *section {
 		err = b.ftpScenario(sec)
 	case "zip":
 		err = b.zipScenario(sec)
+	case "archive":
+		err = b.archiveScenario(sec)
 	default:
 		err = fmt.Errorf("unknown scenario %q", name)
 	}

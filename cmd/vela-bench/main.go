@@ -5,13 +5,14 @@
 //	vela-bench -bin bin [-out docs/benchmarks.md] [scaling flags]
 //	vela-bench bare -api URL -token-file FILE [-concurrency N] DIR
 //	vela-bench fill -jobs N STATEFILE
+//	vela-bench filldone [-source NAME] [-at TIME] STATEFILE ROOT
 //
 // The first form runs every scenario on 127.0.0.1 against vela-devserver
-// processes, in a temporary folder it removes afterwards. The other two are
+// processes, in a temporary folder it removes afterwards. The others are
 // run by the first as processes of their own: bare is the baseline
-// uploader, measured exactly like the agent; fill writes a big queue
-// without growing the bench process, whose memory its children inherit
-// when they start.
+// uploader, measured exactly like the agent; fill writes a big queue, and
+// filldone records a tree's files as uploaded, without growing the bench
+// process, whose memory its children inherit when they start.
 package main
 
 import (
@@ -40,6 +41,8 @@ func main() {
 		err = bareMain(ctx, os.Args[2:], os.Stdout, os.Stderr)
 	case len(os.Args) > 1 && os.Args[1] == "fill":
 		err = fillMain(os.Args[2:], os.Stderr)
+	case len(os.Args) > 1 && os.Args[1] == "filldone":
+		err = fillDoneMain(os.Args[2:], os.Stdout, os.Stderr)
 	default:
 		err = benchMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	}
@@ -87,10 +90,14 @@ type options struct {
 	zipFiles     int           // scenario zip: recordings in the ZIP
 	zipFileSize  byteSize      // ... each of this size
 	zipRuns      int           // ... runs of each side, instead of runs
+	archiveFiles int           // scenario archive: files in the tree, all uploaded
+	archiveSmall int           // ... files of the smaller archive, the first folders; 0 = none
+	archiveDirs  int           // ... folders the files are spread over
+	rescan       time.Duration // ... the source's rescan_interval
 }
 
 // scenarios lists the scenario names, in the order they run.
-var scenarios = []string{"throughput", "big", "discover", "describe", "startup", "ftp", "zip"}
+var scenarios = []string{"throughput", "big", "discover", "describe", "startup", "ftp", "zip", "archive"}
 
 func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	o := &options{fileSize: 1 << 20, bigSize: 1 << 30, ftpSize: 5e6, ftpSmallSize: 1e6, zipFileSize: 1 << 20}
@@ -108,7 +115,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&o.bigSize, "big-size", "big: the one file's `size`")
 	fs.IntVar(&o.discover, "discover", 100_000, "discover: files in the tree")
 	fs.IntVar(&o.dirs, "discover-dirs", 100, "discover: folders the files are spread over")
-	fs.DurationVar(&o.settle, "settle", time.Second, "discover, describe: the source's settle time (part of the measured time)")
+	fs.DurationVar(&o.settle, "settle", time.Second, "discover, describe, archive: the source's settle time (part of the measured time)")
 	fs.IntVar(&o.describe, "describe", 10_000, "describe: calls in the folder, and rows in its manifest")
 	fs.IntVar(&o.describeConc, "describe-concurrency", 16, "describe: the agent's upload.concurrency (small files: more workers keep the run short)")
 	fs.IntVar(&o.describeRuns, "describe-runs", 2, "describe: runs of each side, instead of -runs (each run moves every call)")
@@ -123,6 +130,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.zipFiles, "zip-files", 1000, "zip: recordings in the bulk ZIP (and as loose files; a second ZIP holds a quarter of them)")
 	fs.Var(&o.zipFileSize, "zip-file-size", "zip: each recording's `size`")
 	fs.IntVar(&o.zipRuns, "zip-runs", 3, "zip: runs of each side, instead of -runs (each run moves every recording)")
+	fs.IntVar(&o.archiveFiles, "archive-files", 1_000_000, "archive: files in the tree, every one already uploaded")
+	fs.IntVar(&o.archiveSmall, "archive-small-files", 100_000, "archive: files of the smaller archive measured too, the tree's first folders (0: none)")
+	fs.IntVar(&o.archiveDirs, "archive-dirs", 1000, "archive: folders the files are spread over, as many in each")
+	fs.DurationVar(&o.rescan, "archive-rescan", 20*time.Second, "archive: the source's rescan_interval (each run waits for two rescans)")
 	fs.BoolVar(&o.rusage, "rusage", false, "measure peak RSS and CPU time from the reaped process's rusage even if "+timePath+" exists")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -155,6 +166,11 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	check(o.zipFiles >= 4 && o.zipRuns >= 1, "-zip-files must be at least 4 (a second ZIP holds a quarter of them) and -zip-runs at least 1")
 	check(o.zipFileSize >= audiotest.HeaderLen+64 && o.zipFileSize <= 1<<30, "-zip-file-size must be 108 bytes to 1 GiB (a WAV recording Vela takes)")
 	check(int64(o.zipFiles)*int64(o.zipFileSize) <= 3<<30-64<<20, "-zip-files × -zip-file-size must leave the ZIP under 3 GiB, the most Vela takes")
+	check(o.archiveFiles >= 1 && o.archiveDirs >= 1 && o.archiveDirs <= o.archiveFiles && o.archiveFiles%o.archiveDirs == 0,
+		"-archive-files must be a multiple of -archive-dirs, both at least 1")
+	check(o.archiveSmall >= 0 && o.archiveSmall < o.archiveFiles && o.archiveSmall%max(o.archiveFiles/max(o.archiveDirs, 1), 1) == 0,
+		"-archive-small-files must be 0, or fewer than -archive-files and a multiple of the files in each folder (-archive-files ÷ -archive-dirs)")
+	check(o.rescan > 0 && o.rescan >= o.settle, "-archive-rescan must be positive and at least -settle")
 	check(o.timeout > 0, "-timeout must be positive")
 	for _, s := range o.selected() {
 		check(slices.Contains(scenarios, s), fmt.Sprintf("-only: unknown scenario %q", s))

@@ -35,10 +35,10 @@ func TestSmoke(t *testing.T) {
 	// others run.
 	only, ftpRows := strings.Join(scenarios, ","), true
 	if _, err := os.Stat("/usr/sbin/vsftpd"); err != nil || os.Geteuid() != 0 || runtime.GOOS != "linux" {
-		only, ftpRows = "throughput,big,discover,describe,startup,zip", false
+		only, ftpRows = "throughput,big,discover,describe,startup,zip,archive", false
 		t.Log("scenario ftp not run: it needs Linux, root and /usr/sbin/vsftpd")
 	} else if _, err := exec.LookPath("curl"); err != nil {
-		only, ftpRows = "throughput,big,discover,describe,startup,zip", false
+		only, ftpRows = "throughput,big,discover,describe,startup,zip,archive", false
 		t.Log("scenario ftp not run: no curl")
 	}
 
@@ -54,6 +54,7 @@ func TestSmoke(t *testing.T) {
 		"-jobs", "500", "-linger", "100ms", "-timeout", "1m",
 		"-zip-files", "8", "-zip-file-size", "10KB", "-zip-runs", "1",
 		"-ftp-list", "50", "-ftp-files", "3", "-ftp-size", "200KB", "-ftp-small-size", "10KB",
+		"-archive-files", "60", "-archive-small-files", "20", "-archive-dirs", "6", "-archive-rescan", "500ms",
 		"-only", only,
 	}, &stdout, &stderr)
 	if err != nil {
@@ -84,6 +85,14 @@ func TestSmoke(t *testing.T) {
 		"| bulk ZIP of 8 recordings of 10 KB: until its recordings are done |",
 		"| bulk ZIP of 8 recordings of 10 KB: CPU time |",
 		"| bulk ZIP of 8 recordings of 10 KB: peak RSS |",
+		"| archive of 20 files uploaded: start-up |",
+		"| archive of 60 files uploaded: one rescan, wall time |",
+		"| archive of 60 files uploaded: one rescan, CPU time (a whole rescan interval) |",
+		"| archive of 60 files uploaded: steady RSS after two rescans |",
+		"| archive of 60 files uploaded: queue.db |",
+		"| archive of 60 files uploaded: queue.db after `vela-agent state compact` |",
+		"| archive of 60 files uploaded: files offered again | 0 jobs added, 0 presigns, 0 uploads |",
+		"| archive growth, 20 → 60 files: ",
 		"- machine: ",
 		"- commit: ",
 		"- Go: " + runtime.Version(),

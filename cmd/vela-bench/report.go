@@ -127,8 +127,8 @@ func (r *report) markdown() string {
 
 // flagLine returns the flags the bench ran with, as a command line.
 func (o *options) flagLine() string {
-	return fmt.Sprintf("-runs %d -concurrency %d -files %d -file-size %s -big-size %s -discover %d -discover-dirs %d -settle %v -describe %d -describe-concurrency %d -describe-runs %d -jobs %d -linger %v -ftp-list %d -ftp-files %d -ftp-size %s -ftp-small-size %s -ftp-connections %d -zip-files %d -zip-file-size %s -zip-runs %d",
-		o.runs, o.concurrency, o.files, o.fileSize, o.bigSize, o.discover, o.dirs, o.settle, o.describe, o.describeConc, o.describeRuns, o.jobs, o.linger, o.ftpList, o.ftpFiles, o.ftpSize, o.ftpSmallSize, o.ftpConns, o.zipFiles, o.zipFileSize, o.zipRuns)
+	return fmt.Sprintf("-runs %d -concurrency %d -files %d -file-size %s -big-size %s -discover %d -discover-dirs %d -settle %v -describe %d -describe-concurrency %d -describe-runs %d -jobs %d -linger %v -ftp-list %d -ftp-files %d -ftp-size %s -ftp-small-size %s -ftp-connections %d -zip-files %d -zip-file-size %s -zip-runs %d -archive-files %d -archive-small-files %d -archive-dirs %d -archive-rescan %v",
+		o.runs, o.concurrency, o.files, o.fileSize, o.bigSize, o.discover, o.dirs, o.settle, o.describe, o.describeConc, o.describeRuns, o.jobs, o.linger, o.ftpList, o.ftpFiles, o.ftpSize, o.ftpSmallSize, o.ftpConns, o.zipFiles, o.zipFileSize, o.zipRuns, o.archiveFiles, o.archiveSmall, o.archiveDirs, o.rescan)
 }
 
 // throughputRow compares upload throughputs of total bytes.
