@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/vela-agent/vela-agent/agent/config"
 	"github.com/vela-agent/vela-agent/agent/tree"
@@ -58,8 +59,18 @@ type localSource struct {
 	cfg config.Source
 	w   *watcher.Local // nil when the agent does not watch (push)
 	log *slog.Logger
+	// known reports whether the queue holds the file at path of source
+	// in this size and modification time already: the watcher then
+	// remembers it as offered without sending it (watcher.Options.Known),
+	// so that a restart on a big tree re-offers nothing. nil means the
+	// watcher offers every file it has no memory of. Set it before Run.
+	known func(source, path string, size int64, mtime time.Time) bool // wired by Agent: store.Known
 }
 
+// newLocalSource makes the source sc configures; it watches sc's folder if
+// watch. Set its known before Run.
+//
+// TODO: wired by Agent: store.Known (supervisor.newSource sets s.known).
 func newLocalSource(sc config.Source, watch bool, log *slog.Logger) (*localSource, error) {
 	s := &localSource{cfg: sc, log: log}
 	if !watch {
@@ -75,12 +86,18 @@ func newLocalSource(sc config.Source, watch bool, log *slog.Logger) (*localSourc
 		RescanInterval: sc.RescanInterval.D(),
 		Poll:           sc.Poll,
 		Logger:         log,
+		Known:          s.isKnown,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", sc.Name, err)
 	}
 	s.w = w
 	return s, nil
+}
+
+// isKnown is the watcher's Options.Known: s.known of this source.
+func (s *localSource) isKnown(rel string, size int64, mtime time.Time) bool {
+	return s.known != nil && s.known(s.cfg.Name, rel, size, mtime)
 }
 
 func (s *localSource) Run(ctx context.Context, found chan<- []watcher.File) error {

@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-// failDirs is a readDir hook that refuses the folders it holds.
+// failDirs is a failDir hook that refuses the folders it holds.
 type failDirs struct {
 	mu   sync.Mutex
 	dirs map[string]bool // absolute path -> refused
@@ -27,21 +27,21 @@ func (f *failDirs) set(dirs ...string) {
 	}
 }
 
-func (f *failDirs) readDir(dir string) ([]fs.DirEntry, error) {
+func (f *failDirs) fail(dir string) error {
 	f.mu.Lock()
 	refused := f.dirs[dir]
 	f.mu.Unlock()
 	if refused {
-		return nil, &fs.PathError{Op: "open", Path: dir, Err: fs.ErrPermission}
+		return &fs.PathError{Op: "open", Path: dir, Err: fs.ErrPermission}
 	}
-	return os.ReadDir(dir)
+	return nil
 }
 
 // startFailing is start with folders made unreadable by a hook, which works
 // for root too.
 func startFailing(t *testing.T, o Options, fail *failDirs) *harness {
 	t.Helper()
-	h := startWith(t, o, func(w *Local) { w.readDir = fail.readDir })
+	h := startWith(t, o, func(w *Local) { w.failDir = fail.fail })
 	return h
 }
 

@@ -28,21 +28,17 @@ var (
 	maxDirty = 10000
 	// maxListed caps the unreadable folders Problem names.
 	maxListed = 3
+	// scanSlice and scanRest pace full scans: after scanSlice of work, a
+	// scan rests scanRest, while events and settle checks are served, so
+	// that the scan of a big tree never holds a core for long.
+	scanSlice = 20 * time.Millisecond
+	scanRest  = 20 * time.Millisecond
 )
-
-// entry is what the watcher remembers of one file.
-type entry struct {
-	size  int64
-	mtime int64         // ModTime().UnixNano()
-	seen  time.Duration // when this size and mtime were first observed, since the run started
-	gen   uint32        // the scan that last saw the file
-	sent  bool          // this size and mtime were offered
-}
 
 // check is a file to look at again once it may have settled.
 type check struct {
-	rel  string
-	seen time.Duration // entry.seen when queued; a different value means the item is stale
+	e    *settling
+	seen time.Duration // e.seen when queued; a different value means the item is stale
 }
 
 // fifo is the queue of settle checks. Items are appended in the order files
@@ -79,8 +75,10 @@ func (q *fifo) pop() {
 // run is the state of one call to Run. It is owned by the goroutine running
 // Run: nothing else reads or writes it.
 //
-// Invariants: every entry with !sent has an item in pending carrying its
-// seen (when Settle > 0); watched holds exactly the folders with a live
+// Invariants: every settling entry has an item in pending carrying its seen
+// (when Settle > 0); a file is either settling or recorded as offered in
+// its folder's dir, or unknown (an older version may stay recorded until
+// its folder is read again); watched holds exactly the folders with a live
 // fsnotify watch added by this run (fsw != nil), or is empty.
 type run struct {
 	w         *Local
@@ -91,13 +89,27 @@ type run struct {
 	pollEvery time.Duration
 	start     time.Time
 
-	files   map[string]entry // by relative path
+	keys    keys
+	dirs    map[string]*dir // by relative path; see memory.go
 	pending fifo
-	gen     uint32
-	failed  map[string]string // relative folders the current scan could not read -> why
-	batch   []File
-	seen    int                 // files the current full scan saw that the filters let through
-	warned  map[string]struct{} // keys of problems already logged at warn level
+	gen     uint32 // the latest full scan, done or under way
+	// scan is the full scan under way, resting between slices of work
+	// (restT), or nil; scanStarted is when it began, and scanAgain says
+	// that another was asked for meanwhile.
+	scan        *walk
+	scanStarted time.Time
+	scanAgain   bool
+	scanList    lister // reads the folders of full scans
+	eventList   lister // reads the folders events name
+	sc          scratch
+	// forgot holds the paths passed to Forget, while Options.Known is set,
+	// until they are observed again or a full scan later: they are offered
+	// again, whatever Known says. -> the full scan under way when forgotten.
+	forgot map[string]uint32
+
+	failed map[string]string // relative folders the current scan could not read -> why
+	batch  []File
+	warned map[string]struct{} // keys of problems already logged at warn level
 	// skipped remembers the entries that are not offered because they are
 	// not regular files (links, FIFOs, sockets, devices), so that each is
 	// logged once when first seen rather than on every scan: a hash of
@@ -118,13 +130,14 @@ type run struct {
 	dirty    map[string]struct{} // absolute paths named by events or Forget, to check
 	goneDirs map[string]struct{} // watched folders removed or renamed since the last check
 
-	scanT, settleT, dirtyT *time.Timer
-	settleArmed            bool
-	settleAt               time.Duration
+	scanT, settleT, dirtyT, restT *time.Timer
+	settleArmed                   bool
+	settleAt                      time.Duration
 }
 
 // Run watches until ctx is done and sends the settled files to out, in
-// batches: one per scan, settle tick or event check, split at 5,000 files.
+// batches: one per slice of a full scan (see scanSlice), settle tick or
+// event check, split at 5,000 files.
 // The receiver owns each batch. A file is sent once per Run for each size
 // and modification time it settles with; a file that vanishes is forgotten
 // and offered again if it comes back. Every send also waits on ctx.
@@ -142,33 +155,15 @@ func (w *Local) Run(ctx context.Context, out chan<- []File) error {
 	}
 	w.takeForgets()
 
-	r := &run{
-		w:         w,
-		out:       out,
-		root:      w.opts.Root,
-		settle:    w.opts.Settle,
-		slack:     min(w.opts.Settle/10, time.Second),
-		pollEvery: w.pollInterval(),
-		start:     w.now(),
-		files:     make(map[string]entry),
-		failed:    make(map[string]string),
-		warned:    make(map[string]struct{}),
-		skipped:   make(map[uint64]uint32),
-		seed:      maphash.MakeSeed(),
-		budget:    -1,
-		watched:   make(map[string]uint32),
-		dirty:     make(map[string]struct{}),
-		goneDirs:  make(map[string]struct{}),
-		scanT:     time.NewTimer(0), // the first full scan runs at once
-		settleT:   time.NewTimer(time.Hour),
-		dirtyT:    time.NewTimer(time.Hour),
-	}
-	r.settleT.Stop()
-	r.dirtyT.Stop()
+	r := w.newRun(out)
 	defer func() {
 		r.scanT.Stop()
 		r.settleT.Stop()
 		r.dirtyT.Stop()
+		r.restT.Stop()
+		if r.scan != nil {
+			r.scan.stop()
+		}
 		r.closeEvents()
 		w.setUnreadable("")
 		w.stats.unreadable.Store(0)
@@ -186,18 +181,61 @@ func (w *Local) Run(ctx context.Context, out chan<- []File) error {
 	return err
 }
 
+// newRun returns the state of a Run that sends to out; its first full scan
+// is due at once.
+func (w *Local) newRun(out chan<- []File) *run {
+	r := &run{
+		w:         w,
+		out:       out,
+		root:      w.opts.Root,
+		settle:    w.opts.Settle,
+		slack:     min(w.opts.Settle/10, time.Second),
+		pollEvery: w.pollInterval(),
+		start:     w.now(),
+		keys:      newKeys(),
+		dirs:      make(map[string]*dir),
+		scanList:  w.newLister(),
+		eventList: w.newLister(),
+		forgot:    make(map[string]uint32),
+		failed:    make(map[string]string),
+		warned:    make(map[string]struct{}),
+		skipped:   make(map[uint64]uint32),
+		seed:      maphash.MakeSeed(),
+		budget:    -1,
+		watched:   make(map[string]uint32),
+		dirty:     make(map[string]struct{}),
+		goneDirs:  make(map[string]struct{}),
+		scanT:     time.NewTimer(0), // the first full scan runs at once
+		settleT:   time.NewTimer(time.Hour),
+		dirtyT:    time.NewTimer(time.Hour),
+		restT:     time.NewTimer(time.Hour),
+	}
+	r.settleT.Stop()
+	r.dirtyT.Stop()
+	r.restT.Stop()
+	return r
+}
+
 // loop is the only place the run's state changes. Its helpers return an
 // error only when ctx is done.
 func (r *run) loop(ctx context.Context) error {
 	for {
+		// While a full scan is under way, requests for one wait for its
+		// end, and its rests end on restT.
+		scanC, rescanC, restC := r.scanT.C, r.w.rescan, (<-chan time.Time)(nil)
+		if r.scan != nil {
+			scanC, rescanC, restC = nil, nil, r.restT.C
+		}
 		var err error
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-r.scanT.C:
+		case <-scanC:
 			err = r.fullScan(ctx)
-		case <-r.w.rescan:
+		case <-rescanC:
 			err = r.fullScan(ctx)
+		case <-restC:
+			err = r.continueScan(ctx)
 		case ev, ok := <-r.events:
 			if ok {
 				r.w.stats.events.Add(1)
@@ -225,11 +263,13 @@ func (r *run) loop(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if r.failedChanged {
-			r.failedChanged = false
-			r.w.setUnreadable(unreadable(r.failed))
+		if r.scan == nil { // a scan under way starts from an empty list
+			if r.failedChanged {
+				r.failedChanged = false
+				r.w.setUnreadable(unreadable(r.failed))
+			}
+			r.w.stats.unreadable.Store(int64(len(r.failed)))
 		}
-		r.w.stats.unreadable.Store(int64(len(r.failed)))
 		r.armSettle()
 	}
 }
@@ -325,6 +365,16 @@ func (r *run) scanEvery() time.Duration {
 	return r.w.opts.RescanInterval
 }
 
+// requestScan asks for a full scan soon: now, or once the one under way
+// has ended.
+func (r *run) requestScan() {
+	if r.scan != nil {
+		r.scanAgain = true
+		return
+	}
+	r.scanT.Reset(0)
+}
+
 // onWatchError handles an error from fsnotify: events may have been lost, so
 // the watcher is renewed (its watches may now name the wrong folders) and
 // the tree scanned.
@@ -358,7 +408,7 @@ func (r *run) onEvent(ev fsnotify.Event) {
 func (r *run) markDirty(abs string) {
 	if len(r.dirty) >= maxDirty {
 		clear(r.dirty)
-		r.scanT.Reset(0)
+		r.requestScan()
 		return
 	}
 	if len(r.dirty) == 0 {
@@ -373,7 +423,10 @@ func (r *run) forget(paths []string) {
 		if !filepath.IsLocal(filepath.FromSlash(rel)) {
 			continue
 		}
-		delete(r.files, rel)
+		r.dropFile(path.Dir(rel), path.Base(rel))
+		if r.w.opts.Known != nil {
+			r.forgot[path.Clean(rel)] = r.gen
+		}
 		r.markDirty(r.abs(rel))
 	}
 }
@@ -427,18 +480,18 @@ func (r *run) checkPath(ctx context.Context, abs string) error {
 		return nil
 	}
 	if rel == "." {
-		r.scanT.Reset(0) // Root itself changed (deleted, renamed, remounted)
+		r.requestScan() // Root itself changed (deleted, renamed, remounted)
 		return nil
 	}
-	if !r.w.opts.Recursive && path.Dir(rel) != "." {
+	parent, name := path.Dir(rel), path.Base(rel)
+	if !r.w.opts.Recursive && parent != "." {
 		return nil
 	}
 	info, err := os.Lstat(abs)
 	if err != nil {
-		delete(r.files, rel)
+		r.dropFile(parent, name)
 		return nil
 	}
-	name := info.Name()
 	switch {
 	case info.IsDir():
 		_, watched := r.watched[abs]
@@ -446,35 +499,58 @@ func (r *run) checkPath(ctx context.Context, abs string) error {
 		if watched && !failed || !r.w.opts.Recursive || !r.w.rules.wantDir(rel, name) {
 			return nil
 		}
-		return r.scanDir(ctx, abs, rel)
+		return r.readTree(ctx, abs, rel)
 	case info.Mode().IsRegular():
-		if r.w.rules.wantFile(rel, name) && r.observe(rel, info) {
-			r.offer(rel, abs, info)
+		if r.w.rules.wantFile(rel, name) {
+			r.observe(r.dir(parent), name, info.Size(), info.ModTime().UnixNano(), false)
 		}
 		return r.sendFull(ctx)
 	default:
-		delete(r.files, rel)
+		r.dropFile(parent, name)
 		r.skip(rel, abs, name, info.Mode())
 		return nil
 	}
 }
 
-// fullScan walks the whole tree, then forgets the files it did not see.
+// fullScan starts a full scan of the tree, or starts it again if one is
+// under way, and does its first slice of work.
 func (r *run) fullScan(ctx context.Context) error {
-	started := time.Now()
+	if r.scan != nil {
+		r.scan.stop()
+	}
 	r.dropGoneWatches()
 	r.gen++
-	r.seen = 0
 	if len(r.failed) > 0 {
 		clear(r.failed)
 		r.failedChanged = true
 	}
-	err := r.scanDir(ctx, r.root, ".")
-	r.scanT.Reset(r.scanEvery())
+	r.scan = &walk{list: r.scanList, todo: []walkDir{{abs: r.root, rel: "."}}}
+	r.scanStarted = time.Now()
+	return r.continueScan(ctx)
+}
+
+// continueScan does the next slice of the full scan under way, then rests
+// or, at its end, forgets the files it did not see.
+func (r *run) continueScan(ctx context.Context) error {
+	wk := r.scan
+	done, err := r.step(ctx, wk, true)
 	if err != nil {
 		return err
 	}
-	r.w.stats.scanned(time.Since(started), r.seen)
+	if !done {
+		r.restT.Reset(scanRest)
+		return nil
+	}
+	r.scan = nil
+	r.restT.Stop()
+	if r.scanAgain {
+		r.scanAgain = false
+		r.scanT.Reset(0)
+	} else {
+		r.scanT.Reset(r.scanEvery())
+	}
+	took := time.Since(r.scanStarted)
+	r.w.stats.scanned(took, wk.files)
 	if _, down := r.failed["."]; down {
 		// Keep the memory of sent files: the share may just be offline.
 		// The watches are dead; a returning Root is watched afresh.
@@ -487,16 +563,17 @@ func (r *run) fullScan(ctx context.Context) error {
 	if err := r.send(ctx); err != nil {
 		return err
 	}
-	r.w.log.Debug("scanned", "files", len(r.files), "folders", len(r.watched), "took", time.Since(started))
+	r.w.log.Debug("scanned", "files", wk.files, "folders", len(r.dirs), "took", took)
 	return nil
 }
 
-// sweep forgets the files and watches the last full scan did not see,
-// except below folders it could not read.
+// sweep forgets the folders, watches and skipped entries the last full
+// scan did not reach, except below folders it could not read. (The files a
+// folder's read did not list are forgotten at the end of the read.)
 func (r *run) sweep() {
-	for rel, e := range r.files {
-		if e.gen != r.gen && !r.belowFailed(rel) {
-			delete(r.files, rel)
+	for rel, d := range r.dirs {
+		if d.gen != r.gen && !r.belowFailed(rel) {
+			r.dropDir(d)
 		}
 	}
 	for dir, gen := range r.watched {
@@ -509,13 +586,20 @@ func (r *run) sweep() {
 			delete(r.skipped, k)
 		}
 	}
+	for rel, gen := range r.forgot {
+		if gen != r.gen {
+			delete(r.forgot, rel)
+		}
+	}
 }
 
+// belowFailed reports whether the folder rel, or one above it, could not be
+// read by the current scan.
 func (r *run) belowFailed(rel string) bool {
 	if len(r.failed) == 0 {
 		return false
 	}
-	for d := path.Dir(rel); ; d = path.Dir(d) {
+	for d := rel; ; d = path.Dir(d) {
 		if _, ok := r.failed[d]; ok {
 			return true
 		}
@@ -523,64 +607,6 @@ func (r *run) belowFailed(rel string) bool {
 			return false
 		}
 	}
-}
-
-// scanDir observes the files of the folder abs (rel relative to Root) and,
-// if recursive, of its subfolders. A folder is watched before it is read, so
-// a file created meanwhile is caught by the read or by an event.
-func (r *run) scanDir(ctx context.Context, abs, rel string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	r.watch(abs, rel)
-	entries, err := r.w.readDir(abs)
-	if _, ok := r.failed[rel]; ok && err == nil && rel != "." {
-		delete(r.failed, rel) // read by an event-driven scan since the full one
-		r.failedChanged = true
-	}
-	switch {
-	case err != nil:
-		r.readFailed(abs, rel, err)
-	case rel == "." && r.clearWarn("dir:."):
-		r.w.setProblem("")
-		r.w.log.Info("root folder available again", "root", abs)
-	case r.clearWarn("dir:" + rel):
-		r.w.log.Info("folder readable again", "folder", abs)
-	}
-	for _, d := range entries {
-		name := d.Name()
-		child := name
-		if rel != "." {
-			child = rel + "/" + name
-		}
-		switch t := d.Type(); {
-		case t.IsDir():
-			if !r.w.opts.Recursive || !r.w.rules.wantDir(child, name) {
-				continue
-			}
-			if err := r.scanDir(ctx, filepath.Join(abs, name), child); err != nil {
-				return err
-			}
-		case t.IsRegular():
-			if !r.w.rules.wantFile(child, name) {
-				continue
-			}
-			info, err := d.Info()
-			if err != nil || !info.Mode().IsRegular() {
-				continue // gone or replaced since the listing
-			}
-			r.seen++
-			if r.observe(child, info) {
-				r.offer(child, filepath.Join(abs, name), info)
-				if err := r.sendFull(ctx); err != nil {
-					return err
-				}
-			}
-		default: // symbolic links (never followed), FIFOs, sockets, devices
-			r.skip(child, filepath.Join(abs, name), name, t)
-		}
-	}
-	return nil
 }
 
 // readFailed records and reports a folder that could not be read.
@@ -703,25 +729,117 @@ func (r *run) watch(abs, rel string) {
 	}
 }
 
-// observe records an observation of the file at rel and reports whether it
-// has now settled and is to be offered.
-func (r *run) observe(rel string, info fs.FileInfo) bool {
-	size, mtime := info.Size(), info.ModTime().UnixNano()
+// dir returns the memory of the folder rel, made empty if there is none.
+func (r *run) dir(rel string) *dir {
+	d := r.dirs[rel]
+	if d == nil {
+		d = &dir{rel: rel, gen: r.gen}
+		r.dirs[rel] = d
+	}
+	return d
+}
+
+// dropDir forgets a folder and every file of it.
+func (r *run) dropDir(d *dir) {
+	delete(r.dirs, d.rel)
+	for _, e := range d.settling {
+		e.gone = true
+	}
+}
+
+// dropFile forgets the file name of the folder parent: it vanished, is no
+// longer a regular file, or was passed to Forget.
+func (r *run) dropFile(parent, name string) {
+	d := r.dirs[parent]
+	if d == nil {
+		return
+	}
+	d.files.dropKey(r.keys.key(name))
+	if e := d.settling[name]; e != nil {
+		r.dropSettling(e)
+	}
+}
+
+func (r *run) dropSettling(e *settling) {
+	e.gone = true
+	delete(e.dir.settling, e.name)
+	if len(e.dir.settling) == 0 {
+		e.dir.settling = nil
+	}
+}
+
+// observe records that the file name of the folder d has this size and
+// modification time now, as listed by a read of d or else as found by an
+// event or a settle check, and offers it if it has settled. It reports
+// whether it offered the file. name may point into a lister's buffer: it
+// is copied before it is kept.
+func (r *run) observe(d *dir, name string, size, mtime int64, listed bool) bool {
+	h := maphash.String(r.keys.name, name)
+	k, fp := keyOf(h), r.keys.fp(h, size, mtime)
+	if i := d.files.find(k, fp); i >= 0 { // offered in this version already
+		if listed {
+			d.files.mark(i)
+		}
+		if len(d.settling) > 0 {
+			if e := d.settling[name]; e != nil { // it changed, and changed back
+				r.dropSettling(e)
+			}
+		}
+		return false
+	}
 	now := r.elapsed()
-	e, ok := r.files[rel]
-	if !ok || e.size != size || e.mtime != mtime {
-		e = entry{size: size, mtime: mtime, seen: now}
+	e := d.settling[name]
+	switch {
+	case e == nil:
+		if r.known(d, name, size, mtime) {
+			d.files.add(k, fp)
+			r.w.stats.known.Add(1)
+			return false
+		}
+		if !listed { // a new version found by an event: the old one goes now
+			d.files.dropKey(k)
+		}
+		e = &settling{dir: d, name: strings.Clone(name), size: size, mtime: mtime, seen: now, read: d.reads}
+		if d.settling == nil {
+			d.settling = make(map[string]*settling)
+		}
+		d.settling[e.name] = e
 		if r.settle > 0 {
-			r.pending.push(check{rel: rel, seen: now})
+			r.pending.push(check{e: e, seen: now})
+		}
+	case e.size != size || e.mtime != mtime:
+		e.size, e.mtime, e.seen = size, mtime, now
+		if r.settle > 0 {
+			r.pending.push(check{e: e, seen: now})
 		}
 	}
-	e.gen = r.gen
-	offer := !e.sent && now-e.seen >= r.settle
-	if offer {
-		e.sent = true
+	if listed {
+		e.read = d.reads
 	}
-	r.files[rel] = e
-	return offer
+	if now-e.seen < r.settle {
+		return false
+	}
+	r.dropSettling(e)
+	d.files.add(k, fp)
+	r.offer(d.join(e.name), size, mtime)
+	return true
+}
+
+// known reports whether Options.Known takes the file name of d, in this
+// version, as handed over already; a path passed to Forget is not asked
+// about once.
+func (r *run) known(d *dir, name string, size, mtime int64) bool {
+	if r.w.opts.Known == nil {
+		return false
+	}
+	rel := d.join(name)
+	if len(r.forgot) > 0 {
+		if _, ok := r.forgot[rel]; ok {
+			delete(r.forgot, rel)
+			return false
+		}
+	}
+	return r.w.opts.Known(rel, size, time.Unix(0, mtime))
 }
 
 // settleDue rechecks the files whose settle time has passed.
@@ -733,17 +851,16 @@ func (r *run) settleDue(ctx context.Context) error {
 			return nil
 		}
 		r.pending.pop()
-		if e, ok := r.files[c.rel]; !ok || e.sent || e.seen != c.seen {
+		e := c.e
+		if e.gone || e.seen != c.seen {
 			continue // stale: forgotten, offered or changed since
 		}
-		abs := r.abs(c.rel)
-		info, err := os.Lstat(abs)
+		info, err := os.Lstat(r.abs(e.dir.join(e.name)))
 		if err != nil || !info.Mode().IsRegular() {
-			delete(r.files, c.rel)
+			r.dropSettling(e)
 			continue
 		}
-		if r.observe(c.rel, info) {
-			r.offer(c.rel, abs, info)
+		if r.observe(e.dir, e.name, info.Size(), info.ModTime().UnixNano(), false) {
 			if err := r.sendFull(ctx); err != nil {
 				return err
 			}
@@ -765,13 +882,13 @@ func (r *run) armSettle() {
 	r.settleArmed, r.settleAt = true, at
 }
 
-func (r *run) offer(rel, abs string, info fs.FileInfo) {
+func (r *run) offer(rel string, size, mtime int64) {
 	r.batch = append(r.batch, File{
 		Source:  r.w.opts.Name,
 		Path:    rel,
-		Abs:     abs,
-		Size:    info.Size(),
-		ModTime: info.ModTime(),
+		Abs:     r.abs(rel),
+		Size:    size,
+		ModTime: time.Unix(0, mtime),
 	})
 }
 

@@ -13,9 +13,10 @@ type Stats struct {
 	// periodic ones, those asked by Rescan and those forced by lost
 	// events). A scan cut short by the end of Run is not counted.
 	Scans uint64
-	// LastScanDuration is how long the latest full scan took, waits for
-	// the receiver to take a full batch (5,000 files) included; 0 before
-	// the first.
+	// LastScanDuration is how long the latest full scan took, from start
+	// to end: its rests (a scan works 20 ms, then rests as long) and waits
+	// for the receiver to take a full batch (5,000 files) included; 0
+	// before the first.
 	LastScanDuration time.Duration
 	// LastScanFiles is the number of files the latest full scan saw that
 	// the filters let through, whether or not they were offered; 0 before
@@ -34,6 +35,9 @@ type Stats struct {
 	WatchErrors uint64
 	// Found is the number of files handed over on Run's channel.
 	Found uint64
+	// Known is the number of files that Options.Known reported as handed
+	// over already when the watcher first saw them: remembered, not sent.
+	Known uint64
 	// Skipped is the number of entries not offered because they are not
 	// regular files (symbolic links, FIFOs, sockets, devices). An entry is
 	// counted when first seen, as it is logged, not on every scan; it is
@@ -58,6 +62,7 @@ type counters struct {
 	overflows       atomic.Uint64
 	watchErrors     atomic.Uint64
 	found           atomic.Uint64
+	known           atomic.Uint64
 	skipped         atomic.Uint64
 	unreadable      atomic.Int64
 	pollingSwitches atomic.Uint64
@@ -94,6 +99,7 @@ func (w *Local) Stats() Stats {
 		Overflows:       c.overflows.Load(),
 		WatchErrors:     c.watchErrors.Load(),
 		Found:           c.found.Load(),
+		Known:           c.known.Load(),
 		Skipped:         c.skipped.Load(),
 		Unreadable:      int(c.unreadable.Load()),
 		PollingSwitches: c.pollingSwitches.Load(),
