@@ -116,7 +116,10 @@ func New(o Options) (*Agent, error) {
 		limiter: o.Limiter,
 		log:     log,
 		now:     time.Now,
-		sources: newSupervisor(log, !o.NoWatch),
+		sources: newSupervisor(log, !o.NoWatch, func(source, path string, size int64, mtime time.Time) bool {
+			known, err := o.Store.Known(source, path, size, mtime)
+			return err == nil && known // unsure: the file is offered, and Add dedups it
+		}),
 		wake:    newSignal(),
 		track:   newTracker(),
 		noWatch: o.NoWatch,

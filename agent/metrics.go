@@ -123,6 +123,8 @@ var (
 		"Full scans of a source completed since it was started.", "source")
 	descFound = desc("vela_agent_source_files_found_total",
 		"Files a source handed over to be queued since it was started.", "source")
+	descKnown = desc("vela_agent_source_files_known_total",
+		"Files a source found already queued or uploaded in the same version, after a restart, and did not hand over again.", "source")
 	descLastScan = desc("vela_agent_source_last_scan_seconds",
 		"How long the latest full scan of a source took; 0 before the first.", "source")
 	descCommits = desc("vela_agent_state_commits_total",
@@ -158,7 +160,7 @@ func (c collector) timings() []*timing {
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descJobs, descUploadedFiles, descUploadedBytes, descLastUpload, descRetries, descParked, descSkipped,
-		descHolds, descHolding, descPaused, descScans, descFound, descLastScan,
+		descHolds, descHolding, descPaused, descScans, descFound, descKnown, descLastScan,
 		descCommits, descCommitSeconds, descCommitFailures, descWriteFailing,
 		descWorkers, descWorkersWanted, descBuildInfo,
 	} {
@@ -223,6 +225,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for name, s := range st.Sources {
 		counter(descScans, float64(s.Scans), name)
 		counter(descFound, float64(s.Found), name)
+		counter(descKnown, float64(s.Known), name)
 		gauge(descLastScan, s.LastScanDuration.Seconds(), name)
 	}
 	counter(descCommits, float64(st.Store.Commits))

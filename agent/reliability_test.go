@@ -233,3 +233,24 @@ func TestIgnoreOlder(t *testing.T) {
 		}
 	}
 }
+
+// A restart on a tree of files already uploaded hands none of them over
+// again: the watcher asks the store (store.Known) about each file it has no
+// memory of, and remembers those it knows in a few bytes.
+func TestRestartOffersNothingKnown(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for i := range 120 {
+		h.write(fmt.Sprintf("d%d/%03d.wav", i%4, i), 2000)
+	}
+	h.start()
+	h.waitDone(120)
+	h.stop()
+	h.start()
+	h.write("new.wav", 2000)
+	h.waitDone(121)
+	st := h.agent.Stats().Sources["calls"]
+	if st.Known != 120 || st.Found != 1 {
+		t.Errorf("after the restart: %d files known, %d handed over; want 120 known and only the new one handed over", st.Known, st.Found)
+	}
+	h.verify()
+}

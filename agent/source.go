@@ -64,13 +64,11 @@ type localSource struct {
 	// remembers it as offered without sending it (watcher.Options.Known),
 	// so that a restart on a big tree re-offers nothing. nil means the
 	// watcher offers every file it has no memory of. Set it before Run.
-	known func(source, path string, size int64, mtime time.Time) bool // wired by Agent: store.Known
+	known func(source, path string, size int64, mtime time.Time) bool
 }
 
 // newLocalSource makes the source sc configures; it watches sc's folder if
-// watch. Set its known before Run.
-//
-// TODO: wired by Agent: store.Known (supervisor.newSource sets s.known).
+// watch. Set its known before Run (supervisor.newSource does).
 func newLocalSource(sc config.Source, watch bool, log *slog.Logger) (*localSource, error) {
 	s := &localSource{cfg: sc, log: log}
 	if !watch {

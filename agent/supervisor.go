@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/vela-agent/vela-agent/agent/config"
 	"github.com/vela-agent/vela-agent/watcher"
@@ -20,6 +21,9 @@ type supervisor struct {
 	log   *slog.Logger
 	watch bool                // run the sources; false for push, which only reads their files
 	found chan []watcher.File // where running sources report; read by the agent's ingest
+	// known is the local sources' localSource.known: whether the queue
+	// has a file in this version already.
+	known func(source, path string, size int64, mtime time.Time) bool
 
 	mu      sync.RWMutex // guards running and ctx
 	running map[string]*running
@@ -35,8 +39,8 @@ type running struct {
 	done   chan struct{}      // closed when its Run returned; nil when not started
 }
 
-func newSupervisor(log *slog.Logger, watch bool) *supervisor {
-	return &supervisor{log: log, watch: watch, found: make(chan []watcher.File), running: map[string]*running{}}
+func newSupervisor(log *slog.Logger, watch bool, known func(source, path string, size int64, mtime time.Time) bool) *supervisor {
+	return &supervisor{log: log, watch: watch, known: known, found: make(chan []watcher.File), running: map[string]*running{}}
 }
 
 // get returns the source of that name: a configured one, or push's.
@@ -126,7 +130,12 @@ func (s *supervisor) newSource(sc config.Source) (Source, error) {
 	if sc.IsFTP() {
 		return newFTPSource(sc, s.log)
 	}
-	return newLocalSource(sc, s.watch, s.log)
+	ls, err := newLocalSource(sc, s.watch, s.log)
+	if err != nil {
+		return nil, err
+	}
+	ls.known = s.known
+	return ls, nil
 }
 
 // run starts every source and returns once ctx has ended and all of them
