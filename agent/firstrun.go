@@ -66,9 +66,10 @@ func (f *firstRun) note(found []store.Found, added int) {
 }
 
 // awaitFirstScans returns once every local source has scanned its tree
-// and offered what it found (its settle time after the scan, plus a
-// margin), and ingest has queued it all, or after firstScanWait; or when
-// ctx ends.
+// and handed over (or found known) as many files as that first scan saw,
+// and ingest has queued all that was handed over; or after the sources'
+// settle time and firstScanWait; or when ctx ends. Files arriving all the
+// while do not hold it longer.
 func (a *Agent) awaitFirstScans(ctx context.Context) {
 	start := a.now()
 	var settle time.Duration
@@ -78,9 +79,7 @@ func (a *Agent) awaitFirstScans(ctx context.Context) {
 		}
 	}
 	deadline := start.Add(settle + firstScanWait)
-	var scanned time.Time // when every local source had finished a scan
-	var last uint64       // found at the last look
-	var still time.Time   // since when found has not moved
+	first := map[string]uint64{} // files the first scan of each local source saw
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -94,31 +93,24 @@ func (a *Agent) awaitFirstScans(ctx context.Context) {
 			a.log.Warn("the first scans of the sources take long; uploads start before every file is queued", "waited", now.Sub(start).Round(time.Second))
 			return
 		}
-		all, found := true, uint64(0)
+		done, found := true, uint64(0)
 		for _, r := range a.sources.configured() {
 			if r.src == nil {
 				continue // not started
 			}
 			st := r.src.Stats()
 			found += st.Found // what ingest is to count, FTP sources' too
-			if !r.cfg.IsFTP() {
-				all = all && st.Scans > 0
+			if r.cfg.IsFTP() {
+				continue
 			}
+			n, ok := first[r.cfg.Name]
+			if !ok && st.Scans > 0 {
+				n, ok = uint64(st.LastScanFiles), true
+				first[r.cfg.Name] = n
+			}
+			done = done && ok && st.Found+st.Known >= n
 		}
-		if !all {
-			continue
-		}
-		if scanned.IsZero() {
-			scanned = now
-		}
-		if found != last || still.IsZero() {
-			last, still = found, now
-		}
-		// Files seen by the first scan are offered once they settled (a
-		// tenth more, the watcher's slack), in batches, then queued by
-		// ingest: done when all that was offered is queued and nothing
-		// more came for a while.
-		if now.Sub(scanned) >= settle+settle/10+200*time.Millisecond && found == a.ingested.Load() && now.Sub(still) >= time.Second {
+		if done && found == a.ingested.Load() {
 			return
 		}
 	}
