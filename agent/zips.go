@@ -43,9 +43,14 @@ import (
 // it looks again; it looks sooner as fewer are left (see awaitZip).
 var zipRecheck = time.Second
 
-// zipRecheckPer is how much sooner per recording left: a ZIP with few
-// left is done about as soon as they are.
-const zipRecheckPer = 10 * time.Millisecond
+// zipRecheckPer is how much sooner per recording left, and
+// zipRecheckMin the soonest: a ZIP with few left is done about as soon as
+// they are, for a few more walks of its children (a millisecond or two for
+// a thousand).
+const (
+	zipRecheckPer = 3 * time.Millisecond
+	zipRecheckMin = 20 * time.Millisecond
+)
 
 // openZips keeps the ZIPs whose recordings are being read open and
 // checked, so that each recording's read does not open and check the
@@ -271,7 +276,7 @@ func (a *Agent) awaitZip(_ context.Context, r *jobRun) error {
 		// Look again sooner the fewer are left: a few looks more, each a
 		// walk of the ZIP's children, rather than up to zipRecheck idle
 		// after the last one.
-		wait := min(zipRecheck, max(time.Duration(left)*zipRecheckPer, 2*zipRecheckPer))
+		wait := min(zipRecheck, max(time.Duration(left)*zipRecheckPer, zipRecheckMin))
 		return waiting{a.now().Add(wait), fmt.Sprintf("%d recordings of the ZIP are not finished", left)}
 	}
 	a.zips.drop(r.j.ID)
