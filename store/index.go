@@ -118,7 +118,7 @@ func lastInFolder(k, next []byte) bool {
 
 // view runs fn in a read transaction.
 func (s *Store) view(fn func(q *qtx) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(newQtx(tx)) })
+	return s.viewTx(func(tx *bolt.Tx) error { return fn(newQtx(tx)) })
 }
 
 // update runs fn in a write transaction and writes its counter changes.

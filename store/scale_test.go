@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -231,7 +232,7 @@ func (f scaleFigures) log(t testing.TB, what string, n int) {
 }
 
 // TestScale measures the state file of many uploaded jobs, as the agent
-// leaves them. It takes minutes at a million jobs, so it
+// leaves them, then compacts it. It takes minutes at a million jobs, so it
 // runs only when VELA_SCALE_JOBS lists the sizes, such as 100000,1000000;
 // VELA_SCALE_BURSTS=1 fills with fillBursts instead of fillUploaded, and
 // VELA_SCALE_RANDOM=1 names the files at random (see uploadPath).
@@ -263,6 +264,21 @@ func TestScale(t *testing.T) {
 			fill(t, s, "calls", 0, n, 3000, 4)
 			t.Logf("filled in %v", time.Since(start).Round(time.Millisecond))
 			measureScale(t, s).log(t, "uploaded", n)
+			start = time.Now()
+			need, sp, err := s.NeedsCompact()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("NeedsCompact() = %v, %+v in %v", need, sp, time.Since(start).Round(time.Millisecond))
+			rep, err := s.Compact(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("Compact() = %+v", rep)
+			measureScale(t, s).log(t, "compacted", n)
+			if err := s.Check(); err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
 }
