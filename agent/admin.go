@@ -2,8 +2,8 @@ package agent
 
 // What the admin commands of `vela-agent` need of the state file and of the
 // Vela API, so that the command wires the agent without reaching past it:
-// signing in, listing and retrying jobs, checking, salvaging and resetting
-// the state file, and reading the status of a stopped agent.
+// signing in, listing and retrying jobs, checking, salvaging, compacting
+// and resetting the state file, and reading the status of a stopped agent.
 
 import (
 	"context"
@@ -240,6 +240,17 @@ func (q *Queue) Counts() (map[State]int, error) { return q.s.Counts() }
 // Status reports what the state file alone knows: counts, pause gates and
 // parked jobs (see [ReadStatus]).
 func (q *Queue) Status() (*Status, error) { return ReadStatus(q.s) }
+
+// CompactReport says what [Queue.Compact] did: the sizes of the state file
+// before and after, and how long it took.
+type CompactReport = store.CompactReport
+
+// Compact rewrites the state file with its live data only, giving back to
+// the file system the room freed by pruning and left in half-full pages.
+// It needs free disk space about the size of the live data, and fails on
+// a queue opened read-only and on Windows (wrapping errors.ErrUnsupported).
+// A crash meanwhile leaves the old file or the new one, whole.
+func (q *Queue) Compact(ctx context.Context) (CompactReport, error) { return q.s.Compact(ctx) }
 
 // stateWait is how long the state commands wait for a running agent's lock.
 const stateWait = time.Second

@@ -22,6 +22,17 @@ import (
 // Verify reads the file itself as well as through bbolt: use it on a store
 // opened read-only, or one that nothing writes to meanwhile.
 func (s *Store) Verify() (warnings []string, err error) {
+	if warnings, err = s.verifyPages(); err != nil {
+		return warnings, err
+	}
+	return warnings, s.Check()
+}
+
+// verifyPages is Verify but for the store's invariants. It holds dbMu, so
+// that the file it reads is the one bbolt has open.
+func (s *Store) verifyPages() (warnings []string, err error) {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
 	f, err := os.Open(s.path)
 	if err != nil {
 		return nil, fmt.Errorf("verify %s: %w", s.path, err)
@@ -50,7 +61,7 @@ func (s *Store) Verify() (warnings []string, err error) {
 	if err != nil {
 		return info.warnings, &damagedError{path: s.path, err: fmt.Errorf("bbolt's check: %w", err)}
 	}
-	return info.warnings, s.Check()
+	return info.warnings, nil
 }
 
 // Check verifies the invariants listed with the buckets in store.go: every

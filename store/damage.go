@@ -140,7 +140,7 @@ var verifyLimit int64 = 32 << 20
 // the meta pages, with ReadAt and a size check of its own: it is safe on any
 // file.
 func inspect(path string, o Options) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: o.Timeout})
+	db, err := openLocked(path, bolt.Options{ReadOnly: true}, o.Timeout)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, &lockedError{dir: filepath.Dir(path)}
 	}

@@ -36,7 +36,7 @@ func (s *Store) SetGate(g Gate) error {
 // is not an error, and costs no write.
 func (s *Store) ClearGate(name string) error {
 	var set bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.viewTx(func(tx *bolt.Tx) error {
 		set = tx.Bucket(bucketGates).Get([]byte(name)) != nil
 		return nil
 	})
@@ -54,7 +54,7 @@ func (s *Store) ClearGate(name string) error {
 // Gates returns the gates that are set, by name.
 func (s *Store) Gates() ([]Gate, error) {
 	var gates []Gate
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.viewTx(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketGates).ForEach(func(k, v []byte) error {
 			g, err := decodeGate(string(k), v)
 			if err != nil {

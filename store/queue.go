@@ -1,13 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Errors wrapped by the methods that change a job.
@@ -76,15 +75,6 @@ func (s *Store) Add(found []Found) (int, error) {
 // addAll records file versions, as children of parent if it is not 0, and
 // returns how many made a job. s.mu is held.
 func (s *Store) addAll(q *qtx, found []Found, parent uint64, now time.Time) (int, error) {
-	// New jobs append to the jobs bucket and, mostly, to the Queued range
-	// of the state index and the end of their lane in the due index; a
-	// rescan offers files in directory order. Splitting pages full, as
-	// bbolt advises for appends, keeps the file small.
-	for _, b := range []*bolt.Bucket{q.jobs, q.state, q.due, q.seen, q.children} {
-		if b != nil { // children: missing in a schema-1 file opened read-only, which adds nothing
-			b.FillPercent = 0.9
-		}
-	}
 	added := 0
 	for i := range found {
 		f := found[i]
@@ -99,6 +89,9 @@ func (s *Store) addAll(q *qtx, found []Found, parent uint64, now time.Time) (int
 			added++
 		}
 	}
+	if q.seenNew > 0 {
+		q.seen.FillPercent = seenFill(q.seenNew, q.seenLast)
+	}
 	return added, nil
 }
 
@@ -108,12 +101,17 @@ func (s *Store) add(q *qtx, f *Found, now time.Time) (bool, error) {
 	key := seenKey(f.Source, f.Path)
 	mtime := nanos(f.ModTime)
 	var prev uint64
-	if v := q.seen.Get(key); v != nil {
+	if k, v := q.seenCursor().Seek(key); bytes.Equal(k, key) {
 		same, id, err := sameVersion(v, f.Size, mtime)
 		if err != nil || same {
 			return false, err
 		}
 		prev = id
+	} else {
+		q.seenNew++
+		if lastInFolder(key, k) {
+			q.seenLast++
+		}
 	}
 	id, err := q.jobs.NextSequence()
 	if err != nil {

@@ -40,7 +40,7 @@ func Reset(path string, o Options) (aside string, err error) {
 	default:
 		// Take bbolt's lock, to find out whether an agent runs on the
 		// file; one that bbolt cannot read no agent can have open.
-		db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: o.Timeout})
+		db, err := openLocked(path, bolt.Options{ReadOnly: true}, o.Timeout)
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return "", &lockedError{dir: filepath.Dir(path)}
 		}

@@ -98,7 +98,7 @@ func Salvage(from, to string, o Options) (rep *SalvageReport, err error) {
 	// bbolt's shared lock keeps an agent out while the file is read. bbolt
 	// refuses a file it cannot read after taking the lock: then no agent
 	// can have it open either.
-	lock, err := bolt.Open(from, 0o600, &bolt.Options{ReadOnly: true, Timeout: o.Timeout})
+	lock, err := openLocked(from, bolt.Options{ReadOnly: true}, o.Timeout)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, &lockedError{dir: filepath.Dir(from)}
 	}

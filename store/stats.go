@@ -123,14 +123,19 @@ func storeMax(a *atomic.Int64, v int64) {
 
 // write runs fn in a write transaction and counts it in the stats; fn
 // returns how many job records it wrote or deleted. Every write
-// transaction of the store goes through write. An error of the commit
-// itself, not of fn, wraps ErrWrite.
+// transaction of the store goes through write; it waits while Compact
+// copies and swaps the file. An error of the commit itself, not of fn,
+// wraps ErrWrite.
 func (s *Store) write(fn func(tx *bolt.Tx) (jobs int, err error)) error {
 	var (
 		jobs  int
 		fnErr error
 		ran   bool
 	)
+	s.writeMu.RLock()
+	defer s.writeMu.RUnlock()
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
 	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		ran = true

@@ -10,7 +10,9 @@
 // Claim serves the lanes it is given. A job can have children, the files
 // expanded from it (a ZIP's recordings), added with [Store.Expand] and
 // followed with [Store.ChildrenLeft]. [Store.Stats] counts the work of the
-// store since Open, for metrics.
+// store since Open, for metrics. [Store.Compact] gives the file system
+// back the room that pruned jobs leave in the file (see
+// docs/state-file.md for what the file costs).
 package store
 
 import (
@@ -106,10 +108,24 @@ func (e *lockedError) Unwrap() error { return ErrLocked }
 
 // Store is the job queue. Its methods are safe for concurrent use.
 type Store struct {
-	db       *bolt.DB
+	// db is the open state file. Every use of it holds dbMu for reading
+	// for the length of its transaction (viewTx, write); Compact holds
+	// dbMu for writing while it puts a new file and handle in its place,
+	// and Close while it closes it. Never take dbMu for reading twice in
+	// one goroutine: a Compact waiting in between would deadlock.
+	db   *bolt.DB
+	dbMu sync.RWMutex
+	// writeMu is held for reading by every write transaction (write) and
+	// for writing by Compact, from the start of its copy to the end of its
+	// swap, so that no commit lands in the old file after the copy; and by
+	// Close. Take it before dbMu.
+	writeMu sync.RWMutex
+	closed  bool // set by Close; guarded by writeMu and dbMu, both held to set it
+
 	path     string
 	now      func() time.Time
 	readOnly bool
+	timeout  time.Duration // Options.Timeout, for the files Compact opens
 
 	// mu guards claimed. Claim, NextDue, Add, Requeue and Prune hold it
 	// across their whole transaction, so the claims they see cannot change
@@ -181,6 +197,13 @@ func Open(path string, o Options) (*Store, error) {
 		if db, err = openBolt(path, o, nil); err != nil {
 			return nil, err
 		}
+		// Holding the lock, this process is the only one that can be
+		// compacting: a copy left by a Compact that did not finish is
+		// never used (see Compact).
+		if err := removeCompactCopy(path); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	s, err := newStore(db, path, o)
 	if err != nil {
@@ -198,13 +221,7 @@ func Open(path string, o Options) (*Store, error) {
 // openBolt opens the bbolt file at path for writing, with openFile, if
 // set, to open the file.
 func openBolt(path string, o Options, openFile func(string, int, os.FileMode) (*os.File, error)) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: o.Timeout,
-		// The hashmap freelist allocates in constant time however
-		// fragmented a large file becomes after pruning.
-		FreelistType: bolt.FreelistMapType,
-		OpenFile:     openFile,
-	})
+	db, err := openLocked(path, writeOptions(openFile), o.Timeout)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, &lockedError{dir: filepath.Dir(path)}
 	}
@@ -212,6 +229,65 @@ func openBolt(path string, o Options, openFile func(string, int, os.FileMode) (*
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// writeOptions are the bbolt options of a state file open for writing,
+// with openFile, if set, to open the file.
+func writeOptions(openFile func(string, int, os.FileMode) (*os.File, error)) bolt.Options {
+	return bolt.Options{
+		// The hashmap freelist allocates in constant time however
+		// fragmented a large file becomes after pruning.
+		FreelistType: bolt.FreelistMapType,
+		OpenFile:     openFile,
+	}
+}
+
+// openLocked is bolt.Open of the file at path with the options bo, but
+// for their Timeout: it waits up to timeout for the file's lock, and makes
+// sure that the file it locked is still the one at path. A process that
+// waits for the lock while the holder compacts the file (see
+// [Store.Compact]) gets it when the holder closes the old file, which by
+// then is in no directory any more, while the holder keeps the lock of the
+// new one: openLocked then opens path again, to wait for that lock in
+// turn, until timeout has passed (bbolt's ErrTimeout). A file gone from
+// path meanwhile is an error: opened for writing, path would be created
+// empty.
+func openLocked(path string, bo bolt.Options, timeout time.Duration) (*bolt.DB, error) {
+	openFile := bo.OpenFile
+	if openFile == nil {
+		openFile = os.OpenFile
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		var f *os.File
+		bo.Timeout = max(time.Until(deadline), time.Millisecond) // 0 would wait for ever
+		bo.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			file, err := openFile(name, flag, perm)
+			f = file
+			return file, err
+		}
+		db, err := bolt.Open(path, 0o600, &bo)
+		if err != nil {
+			return nil, err
+		}
+		locked, err := f.Stat()
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		now, err := os.Stat(path)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("the file was moved away while this process waited for its lock: %w", err)
+		}
+		if os.SameFile(locked, now) {
+			return db, nil
+		}
+		db.Close()
+		if !time.Now().Before(deadline) {
+			return nil, bolterrors.ErrTimeout
+		}
+	}
 }
 
 // newStore makes the Store of db, the state file at path, checking its
@@ -222,6 +298,7 @@ func newStore(db *bolt.DB, path string, o Options) (*Store, error) {
 		path:     path,
 		now:      o.Now,
 		readOnly: o.ReadOnly,
+		timeout:  o.Timeout,
 		claimed:  make(map[uint64]struct{}),
 		commit:   committer{hurry: make(chan struct{}, 1)},
 	}
@@ -248,7 +325,7 @@ func (s *Store) initSchema() (err error) {
 	}()
 	var fresh bool
 	schema := uint64(schemaVersion)
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.viewTx(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
 			empty := true
@@ -348,12 +425,26 @@ func migrateV1(tx *bolt.Tx) (int, error) {
 	return 0, tx.Bucket(bucketMeta).Put(keySchema, u64(schemaVersion))
 }
 
-// Close closes the state file. Claims end with it.
+// Close closes the state file. Claims end with it. It waits for the
+// transactions under way, and for a Compact to finish.
 func (s *Store) Close() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
+	s.closed = true
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close state file %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// viewTx runs fn in a read transaction of the state file. Every read of
+// the store goes through viewTx.
+func (s *Store) viewTx(fn func(tx *bolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.View(fn)
 }
 
 // Path returns the path of the state file.

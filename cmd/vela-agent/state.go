@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +19,7 @@ import (
 func stateCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "state",
-		Short: "Check, salvage or reset the state file (the agent must be stopped)",
+		Short: "Check, salvage, compact or reset the state file (the agent must be stopped)",
 		Long: `The state file (queue.db in state_dir) is the agent's record of every file
 it has found and uploaded. A marker next to it (queue.db.created) tells a new
 install from a lost state: the agent refuses to start on a state file that is
@@ -24,9 +28,10 @@ rather than upload every file again.
 
   check    verify every page and record of the state file; exit 0 if good, 1 if not
   salvage  copy what is readable into a new state file, keeping the damaged one
+  compact  rewrite the state file with its live data only, to make it smaller
   reset    start a new, empty state file, keeping the old one`,
 	}
-	cmd.AddCommand(stateCheckCmd(g), stateSalvageCmd(g), stateResetCmd(g))
+	cmd.AddCommand(stateCheckCmd(g), stateSalvageCmd(g), stateCompactCmd(g), stateResetCmd(g))
 	return cmd
 }
 
@@ -143,6 +148,49 @@ func printSalvage(w io.Writer, rep *agent.SalvageReport) {
 	if !rep.Lost() {
 		fmt.Fprintln(w, "  nothing was lost")
 	}
+}
+
+func stateCompactCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "compact",
+		Short: "Rewrite the state file with its live data only, to make it smaller",
+		Long: `The state file never shrinks by itself: the room of pruned jobs, and that
+left in pages, stays in the file for later use. Compact copies the live data
+into a new file next to it (queue.db.compact), every page filled, and renames
+it over the old one. It needs free disk space about the size of the live
+data. A crash meanwhile leaves the old file or the new one, whole; an
+unfinished copy is removed when the state file is next opened. Prints the
+sizes before and after.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.load()
+			if err != nil {
+				return err
+			}
+			path := agent.StateFile(cfg)
+			q, err := agent.OpenQueue(path, agent.QueueOptions{})
+			if err != nil {
+				return stateError(g, err)
+			}
+			// Interrupted, the copy is removed and the state file stays
+			// as it was.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			rep, err := q.Compact(ctx)
+			if cerr := q.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return stateError(g, err)
+			}
+			printCompact(os.Stdout, path, rep)
+			return nil
+		},
+	}
+}
+
+func printCompact(w io.Writer, path string, rep agent.CompactReport) {
+	fmt.Fprintf(w, "compacted %s in %v\n  before: %s\n  after:  %s\n", path, rep.Took.Round(time.Millisecond), sizeText(rep.Before), sizeText(rep.After))
 }
 
 func stateResetCmd(g *globals) *cobra.Command {
