@@ -22,8 +22,8 @@ func doneFiles(files ...Found) iter.Seq[DoneFile] {
 	}
 }
 
-// dump returns every bucket of the file as bucket -> key -> value.
-func dump(t *testing.T, s *Store) map[string]map[string]string {
+// dumpBuckets returns every bucket of the file as bucket -> key -> value.
+func dumpBuckets(t *testing.T, s *Store) map[string]map[string]string {
 	t.Helper()
 	out := map[string]map[string]string{}
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -77,7 +77,7 @@ func TestFillDoneAsUploads(t *testing.T) {
 	if err := filled.Check(); err != nil {
 		t.Fatal(err)
 	}
-	want, got := dump(t, uploaded), dump(t, filled)
+	want, got := dumpBuckets(t, uploaded), dumpBuckets(t, filled)
 	for name, wb := range want {
 		gb := got[name]
 		if len(gb) != len(wb) {

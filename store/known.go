@@ -15,7 +15,7 @@ import (
 func (s *Store) Known(source, path string, size int64, mtime time.Time) (bool, error) {
 	var known bool
 	key := seenKey(source, path)
-	err := s.db.View(func(tx *bolt.Tx) error { // only the one bucket: newQtx would look up all
+	err := s.viewTx(func(tx *bolt.Tx) error { // only the one bucket: newQtx would look up all
 		v := tx.Bucket(bucketSeen).Get(key)
 		if v == nil {
 			return nil
