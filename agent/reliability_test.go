@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -252,5 +253,50 @@ func TestRestartOffersNothingKnown(t *testing.T) {
 	if st.Known != 120 || st.Found != 1 {
 		t.Errorf("after the restart: %d files known, %d handed over; want 120 known and only the new one handed over", st.Known, st.Found)
 	}
+	h.verify()
+}
+
+// A state file that became mostly free space (here 70 MiB of jobs with
+// large metadata, then pruned) is compacted when the agent starts.
+func TestStateFileCompactedAtStart(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	st, err := store.Open(filepath.Join(h.state, "queue.db"), store.Options{})
+	must(t, err)
+	big, err := json.Marshal(map[string]string{"notes": strings.Repeat("x", 1<<20)})
+	must(t, err)
+	var fs []store.Found
+	for i := range 70 {
+		fs = append(fs, store.Found{Source: "calls", Path: fmt.Sprintf("gone_%02d.wav", i), Size: 1000, ModTime: time.Now().Add(-time.Hour), Kind: store.Call})
+	}
+	_, err = st.Add(fs)
+	must(t, err)
+	for range fs {
+		j, err := st.Claim(store.LaneCalls)
+		must(t, err)
+		j.Meta = big
+		for _, s := range []store.State{store.Ready, store.Uploaded, store.Done} {
+			j.State = s
+			must(t, st.Save(j))
+		}
+		must(t, st.Release(j))
+	}
+	n, err := st.Prune(time.Now().Add(time.Hour))
+	must(t, err)
+	if n != 70 {
+		t.Fatalf("pruned %d jobs, want 70", n)
+	}
+	fi, err := os.Stat(st.Path())
+	must(t, err)
+	must(t, st.Close())
+
+	h.start()
+	h.waitFor("the state file compacted", 30*time.Second, func() bool { return strings.Contains(h.logged(), `msg="state file compacted"`) })
+	after, err := os.Stat(filepath.Join(h.state, "queue.db"))
+	must(t, err)
+	if after.Size() >= fi.Size()/4 {
+		t.Errorf("queue.db is %d bytes after compaction, %d before", after.Size(), fi.Size())
+	}
+	h.write("after.wav", 3000)
+	h.waitDone(1)
 	h.verify()
 }
