@@ -18,7 +18,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -75,30 +74,9 @@ const archiveFileSize = audiotest.HeaderLen + 30*8000*2
 // and to remove.
 func writeArchive(root string, files, dirs, firstDirs int) error {
 	per := files / dirs
-	work := make(chan int)
-	errs := make(chan error, dirs)
-	var wg sync.WaitGroup
-	for w := 0; w < 2*max(runtime.NumCPU(), 2); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d := range work {
-				errs <- writeArchiveFolder(archiveFolder(root, d, firstDirs), d*per, per)
-			}
-		}()
-	}
-	for d := 0; d < dirs; d++ {
-		work <- d
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return eachFolder(dirs, 2*max(runtime.NumCPU(), 2), func(d int) error {
+		return writeArchiveFolder(archiveFolder(root, d, firstDirs), d*per, per)
+	})
 }
 
 // writeArchiveFolder writes files first to first+n-1 into dir.

@@ -55,15 +55,21 @@ func writeRepeated(path string, size int64, first, block []byte) error {
 // root: root/d0000/call_0000001.wav and so on.
 func writeTree(root string, n, dirs int) error {
 	dirs = min(dirs, n)
+	return eachFolder(dirs, max(runtime.NumCPU(), 2), func(d int) error { return writeFolder(root, d, n, dirs) })
+}
+
+// eachFolder runs write for each folder number below dirs, workers at a
+// time, and returns the first error.
+func eachFolder(dirs, workers int, write func(d int) error) error {
 	work := make(chan int)
 	errs := make(chan error, dirs)
 	var wg sync.WaitGroup
-	for w := 0; w < max(runtime.NumCPU(), 2); w++ {
+	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for d := range work {
-				errs <- writeFolder(root, d, n, dirs)
+				errs <- write(d)
 			}
 		}()
 	}
