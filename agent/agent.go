@@ -234,6 +234,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		goRun(a.sources.run)
 		goRun(func(ctx context.Context) { a.ingest(ctx, a.sources.found) })
 		goRun(a.pruneLoop)
+		goRun(a.trimLoop)
 	}
 	if n := a.cleanSpool(a.config().StateDir); n > 0 {
 		a.log.Info("removed spool copies no unfinished job needs", "files", n)
@@ -424,6 +425,43 @@ func (a *Agent) compactIfNeeded(ctx context.Context) {
 		return
 	}
 	a.log.Info("state file compacted", "before", rep.Before, "after", rep.After, "took", rep.Took.Round(time.Millisecond))
+}
+
+// trimEvery is how often the agent lets go of the state file's pages it
+// has read (store.Trim), and at the latest trimCheck after a source's full
+// scan, whose lookups (a restart on a big tree asks the store about every
+// file) touch the most: its memory then stays what it holds itself, not
+// the pages of a big state file.
+var (
+	trimEvery = time.Minute
+	trimCheck = 5 * time.Second
+)
+
+func (a *Agent) trimLoop(ctx context.Context) {
+	t := time.NewTicker(trimCheck)
+	defer t.Stop()
+	var scans uint64
+	last := a.now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var n uint64
+		for _, r := range a.sources.configured() {
+			if r.src != nil {
+				n += r.src.Stats().Scans
+			}
+		}
+		if n == scans && a.now().Sub(last) < trimEvery {
+			continue
+		}
+		scans, last = n, a.now()
+		if err := a.store.Trim(); err != nil {
+			a.log.Debug("let go of the state file's pages", "err", err)
+		}
+	}
 }
 
 // gateLoop checks closed gates every api.allocation_recheck and opens them
