@@ -416,7 +416,7 @@ func (a *Agent) compactIfNeeded(ctx context.Context) {
 	if err != nil || !need {
 		return
 	}
-	a.log.Info("compacting the state file: it is mostly free space", "file", a.store.Path(), "bytes", sp.File, "live_bytes", sp.Live)
+	a.log.Info("compacting the state file: it is mostly free space", "file", a.store.Path(), "bytes", sp.File, "in_use_bytes", sp.Live)
 	rep, err := a.store.Compact(ctx)
 	if err != nil {
 		if ctx.Err() == nil {

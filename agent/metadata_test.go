@@ -160,9 +160,9 @@ func TestMetadataEndToEnd(t *testing.T) {
 		name := fmt.Sprintf("json_%02d.wav", i)
 		at := time.Date(2025, 5, 1+i, 14, 0, 0, 0, time.UTC)
 		entries = append(entries, map[string]any{"filename": name, "agent_name": fmt.Sprintf("Sipho %d", i),
-			"date_of_call": at.Unix(), "tags": "vip;gold", "contact": 27821234560 + i, "interaction_id": fmt.Sprintf("J-%d", i)})
+			"date_of_call": at.Unix(), "tags": "vip;gold", "contact": int64(27821234560) + int64(i), "interaction_id": fmt.Sprintf("J-%d", i)})
 		c.call(filepath.Join(h.in, "json", name), mtime, map[string]any{"agent_name": fmt.Sprintf("Sipho %d", i), "team": "Support",
-			"tags": []any{"vip;gold"}, "contact": fmt.Sprint(27821234560 + i), "interaction_id": fmt.Sprintf("J-%d", i), "date_of_call": meta.FormatDate(at)})
+			"tags": []any{"vip;gold"}, "contact": fmt.Sprint(int64(27821234560) + int64(i)), "interaction_id": fmt.Sprintf("J-%d", i), "date_of_call": meta.FormatDate(at)})
 	}
 	b, err := json.Marshal(entries)
 	must(t, err)

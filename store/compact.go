@@ -98,15 +98,33 @@ func (s *Store) Space() (Space, error) {
 // file is at least twice its live data and that is more than 64 MiB of
 // room, as after a Prune of many jobs. It always reports false for a
 // store open read-only, and on Windows, where Compact cannot run (see
-// Compact). It costs what Space costs, whose figures it returns.
+// Compact).
+//
+// It reads no page (Space walks them all, and would map the whole file
+// into the agent's memory at every start): its Live is the bytes of the
+// pages in use, the file's high-water mark less its free pages, an upper
+// bound of the live data that is close to it because the store keeps its
+// pages full (see putJob and the buckets' fill).
 //
 // The agent calls it at start and after each Prune, and calls Compact
 // when it reports true.
 func (s *Store) NeedsCompact() (bool, Space, error) {
-	sp, err := s.Space()
-	if err != nil {
-		return false, sp, err
+	var sp Space
+	var used int64
+	err := s.viewTx(func(tx *bolt.Tx) error {
+		sp.Free = int64(s.db.Stats().FreeAlloc)
+		used = tx.Size()
+		return nil
+	})
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = os.Stat(s.path)
 	}
+	if err != nil {
+		return false, sp, fmt.Errorf("measure the state file %s: %w", s.path, err)
+	}
+	sp.File = fi.Size()
+	sp.Live = max(used-sp.Free, 0)
 	need := compactSupported && !s.readOnly &&
 		sp.File >= compactRatio*sp.Live && sp.File-sp.Live >= compactMinFree
 	return need, sp, nil
