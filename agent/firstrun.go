@@ -125,7 +125,7 @@ func (a *Agent) reportFirstRun(f *firstRun) {
 	if files <= newInstallFiles {
 		return
 	}
-	minutes, probed := a.estimateMinutes(sample, f.offered, bytes)
+	minutes, probed := a.estimateMinutes(sample, bytes)
 	args := []any{"files", files, "bytes", bytes}
 	what := "unknown (no recording could be read to time it)"
 	if probed > 0 {
@@ -138,9 +138,9 @@ func (a *Agent) reportFirstRun(f *firstRun) {
 }
 
 // estimateMinutes times the sampled recordings (those of local sources it
-// can read) and scales their minutes per byte to all the calls queued. It
+// can read) and scales their minutes per byte to the total bytes queued. It
 // returns the estimate and how many were timed.
-func (a *Agent) estimateMinutes(sample []store.Found, calls int, total int64) (float64, int) {
+func (a *Agent) estimateMinutes(sample []store.Found, total int64) (float64, int) {
 	var secs float64
 	var bytes int64
 	n := 0
@@ -166,7 +166,7 @@ func (a *Agent) estimateMinutes(sample []store.Found, calls int, total int64) (f
 		bytes += fd.Size
 		n++
 	}
-	if n == 0 || bytes == 0 || calls == 0 {
+	if n == 0 || bytes == 0 {
 		return 0, n
 	}
 	return secs / float64(bytes) * float64(total) / 60, n

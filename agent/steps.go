@@ -773,11 +773,6 @@ func (a *Agent) failed(ctx context.Context, j *store.Job, err error) {
 			a.log.Warn("chat uploads paused: the organisation's chat allocation is used up; calls go on, and chats are tried again every "+a.config().API.AllocationRecheck.D().String(), "err", ve)
 			a.track.event(j, "paused: "+ve.Error())
 		}
-	case errors.As(err, &ve) && ve.Action == vela.PauseChats:
-		if a.gates.set(GateChats, ve.Error()) {
-			a.log.Warn("chat uploads paused: the organisation's chat allocation is used up; calls go on, and chats are tried again every "+a.config().API.AllocationRecheck.D().String(), "err", ve)
-			a.track.event(j, "paused: "+ve.Error())
-		}
 	case errors.Is(err, errCommit):
 		// This machine's disk, not the job: health logs it and holds new
 		// work; the job goes on from its last commit.
