@@ -29,6 +29,7 @@ test-long:
 	$(GO) test -count=1 -timeout 30m -run 'TestCrashResume$$' ./cmd/vela-agent -crash.slowdisk=100ms -v
 	$(GO) test -count=1 -timeout 30m -run 'TestFTPVsftpd500' ./cmd/vela-agent -ftp.scale -v
 	$(GO) test -count=1 -timeout 30m -run 'TestArchiveInstall' ./cmd/vela-agent -archive.files=100000 -v
+	$(GO) test -count=1 -timeout 30m -run 'TestCrashZip$$' ./cmd/vela-agent -crashzip.files=1000 -crashzip.kills=50 -v
 
 test-short:
 	$(GO) test -short -count=1 ./...

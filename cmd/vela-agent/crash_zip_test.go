@@ -5,6 +5,7 @@ import (
 	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,14 +18,20 @@ import (
 	"github.com/vela-agent/vela-agent/agent/vela/velatest"
 )
 
-// TestCrashZip kills the agent 10 times while it expands and uploads a
-// bulk ZIP of 500 recordings: every recording arrives once, and none is
-// stored again after its upload was recorded.
+var (
+	crashZipFiles = flag.Int("crashzip.files", 500, "recordings in the ZIP of TestCrashZip")
+	crashZipKills = flag.Int("crashzip.kills", 10, "kills in TestCrashZip")
+)
+
+// TestCrashZip kills the agent 10 times (-crashzip.kills; 50 in make
+// test-long) while it expands and uploads a bulk ZIP of 500 recordings
+// (-crashzip.files; 1,000 in make test-long): every recording arrives
+// once, and none is stored again after its upload was recorded.
 func TestCrashZip(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("needs POSIX signals")
 	}
-	const n, kills = 500, 10
+	n, kills := *crashZipFiles, *crashZipKills
 	srv, dir, token := startEmulator(t)
 	in := filepath.Join(dir, "in")
 	stateDir := filepath.Join(dir, "state")
